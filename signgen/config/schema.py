@@ -1,0 +1,74 @@
+"""The config schema: one dataclass per section, strict and typed.
+
+Every key a YAML file or ``key=value`` override may set is declared here; anything
+else fails at load with the key named (see ``signgen.config.load``). Range and choice
+constraints sit in each field's metadata and are checked after merging.
+Paths are relative or use ``${oc.env:VAR,default}`` interpolation, never absolute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+def positive(default):
+    return field(default=default, metadata={"min": 1})
+
+
+def non_negative(default):
+    return field(default=default, metadata={"min": 0})
+
+
+def choice(default, *options):
+    return field(default=default, metadata={"choices": options})
+
+
+@dataclass
+class ExperimentConfig:
+    """Run identity and where outputs go."""
+
+    name: str = "tiny"
+    seed: int = non_negative(0)
+    output_dir: str = "${oc.env:SIGNGEN_OUTPUTS,./outputs}/${experiment.name}"
+    device: str = choice("auto", "auto", "cpu", "cuda")
+
+
+@dataclass
+class BodyConfig:
+    """SMPL-X body model. ``model_dir`` None means ``$SMPLX_MODEL_DIR`` if set, else the
+    stand-in shipped in assets/body_models/smplx."""
+
+    model_dir: Optional[str] = None
+    gender: str = choice("neutral", "neutral", "male", "female")
+    num_betas: int = field(default=10, metadata={"min": 0, "max": 300})
+    num_expression: int = field(default=10, metadata={"min": 0, "max": 100})
+
+
+@dataclass
+class RenderConfig:
+    """Frame size of rendered conditions and videos, in pixels."""
+
+    height: int = positive(128)
+    width: int = positive(128)
+    background: List[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+
+@dataclass
+class DataConfig:
+    """Where datasets live and their frame rate."""
+
+    root: str = "${oc.env:SIGNGEN_DATA,./data}"
+    dataset: str = "synthsign"
+    fps: int = positive(12)
+
+
+@dataclass
+class SignGenConfig:
+    """Top-level config; ``extends`` names the YAML this one is layered on."""
+
+    extends: Optional[str] = None
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    data: DataConfig = field(default_factory=DataConfig)

@@ -1,0 +1,81 @@
+"""Strict configs: every shipped YAML loads; bad keys, types and ranges are named."""
+
+import pytest
+
+from signgen.config import config_hash, load_config
+from signgen.errors import ConfigError
+from signgen.paths import configs_dir
+
+SHIPPED = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_config_loads(name):
+    cfg = load_config(name)
+    assert cfg.render.height > 0
+
+
+def test_no_absolute_paths_in_configs():
+    for path in configs_dir().glob("*.yaml"):
+        for line in path.read_text().splitlines():
+            value = line.split("#")[0].partition(":")[2].strip()
+            assert not value.startswith(("/", "~")), f"{path.name}: {line}"
+
+
+def test_variants_layer_on_base_and_overrides_win():
+    tiny, full = load_config("tiny"), load_config("full")
+    assert (tiny.render.height, full.render.height) == (128, 272)
+    assert tiny.data.dataset == full.data.dataset == "synthsign"  # from base.yaml
+    cfg = load_config("tiny", ["render.width=64", "experiment.seed=7"])
+    assert cfg.render.width == 64 and cfg.experiment.seed == 7
+    assert cfg.experiment.output_dir.endswith("outputs/tiny")
+
+
+def test_env_interpolation(monkeypatch):
+    monkeypatch.setenv("SIGNGEN_DATA", "somewhere/data")
+    assert load_config("tiny").data.root == "somewhere/data"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("render.hieght=64", "render.hieght"),
+    ("rendr.height=64", "rendr"),
+    ("render.height=tall", "render.height"),
+    ("render.height=0", "render.height: 0 is below the minimum 1"),
+    ("experiment.seed=-3", "experiment.seed"),
+    ("body.gender=robot", "body.gender"),
+    ("experiment.device=tpu", "experiment.device"),
+    ("no_equals_sign", "section.key=value"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config("tiny", [override])
+
+
+def test_bad_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: tiny\nrender:\n  heigth: 3\n")
+    with pytest.raises(ConfigError, match="heigth"):
+        load_config(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(loop)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("no_such_config")
+
+
+def test_user_config_extends_a_shipped_one_by_relative_path(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("extends: full\nrender:\n  width: 200\n")
+    cfg = load_config(mine)
+    assert (cfg.render.height, cfg.render.width) == (272, 200)
+
+
+def test_hash_ignores_machine_local_paths(monkeypatch):
+    a = config_hash(load_config("tiny"))
+    monkeypatch.setenv("SIGNGEN_DATA", "elsewhere")
+    assert config_hash(load_config("tiny")) == a
+    assert config_hash(load_config("tiny", ["render.width=64"])) != a
