@@ -79,3 +79,15 @@ def test_hash_ignores_machine_local_paths(monkeypatch):
     monkeypatch.setenv("SIGNGEN_DATA", "elsewhere")
     assert config_hash(load_config("tiny")) == a
     assert config_hash(load_config("tiny", ["render.width=64"])) != a
+
+
+@pytest.mark.parametrize("override, message", [
+    ("synthsign.num_unseen_signers=24", "synthsign: num_unseen_signers"),
+    ("synthsign.num_signers=0", "synthsign.num_signers"),
+    ("synthsign.language_weights=[1.0]", "equal length"),
+    ("synthsign.held_out_sentence_fraction=0.0", "held_out_sentence_fraction > 0"),
+    ("synthsign.held_out_sentence_fraction=0.9", "above the maximum"),
+])
+def test_impossible_synthsign_settings(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("tiny", [override])

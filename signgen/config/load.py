@@ -73,6 +73,10 @@ def _check_ranges(obj, prefix: str = "") -> None:
             raise ConfigError(f"{key}: {value} is below the minimum {meta['min']}")
         if "max" in meta and value > meta["max"]:
             raise ConfigError(f"{key}: {value} is above the maximum {meta['max']}")
+    # Sections may define check() for constraints that involve several keys.
+    problems = obj.check() if hasattr(obj, "check") else []
+    if problems:
+        raise ConfigError(f"{prefix.rstrip('.')}: {problems[0]}")
 
 
 def load_config(config: str | Path = DEFAULT_CONFIG,

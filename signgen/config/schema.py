@@ -64,6 +64,45 @@ class DataConfig:
 
 
 @dataclass
+class SynthSignConfig:
+    """The synthetic corpus: how many signers and samples per split, which languages.
+
+    Test signers (``num_unseen_signers``) never appear in train/dev; dev and
+    test_novel_sentences use sentence frames held out of training (built from known
+    signs only)."""
+
+    seed: int = non_negative(0)
+    num_signers: int = positive(24)
+    num_unseen_signers: int = positive(4)
+    num_train: int = positive(1600)
+    num_dev: int = non_negative(100)
+    num_test_novel_sentences: int = non_negative(150)
+    num_test_unseen_signers: int = non_negative(150)
+    languages: List[str] = field(default_factory=lambda: ["ssl-a", "ssl-b"])
+    language_weights: List[float] = field(default_factory=lambda: [0.75, 0.25])
+    held_out_sentence_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 0.5})
+    workers: int = positive(2)
+
+    def check(self) -> list[str]:
+        """Problems that involve several keys (empty when consistent)."""
+        problems = []
+        if self.num_unseen_signers >= self.num_signers:
+            problems.append(f"num_unseen_signers ({self.num_unseen_signers}) must be smaller "
+                            f"than num_signers ({self.num_signers}): training needs signers")
+        if len(self.languages) != len(self.language_weights) or not self.languages:
+            problems.append("languages and language_weights must be non-empty and of equal "
+                            "length")
+        elif min(self.language_weights) < 0 or sum(self.language_weights) <= 0:
+            problems.append("language_weights must be >= 0 with a positive sum")
+        if len(set(self.languages)) != len(self.languages):
+            problems.append("languages must not repeat")
+        held_out = self.num_dev + self.num_test_novel_sentences
+        if held_out and self.held_out_sentence_fraction == 0:
+            problems.append("dev/test_novel_sentences need held_out_sentence_fraction > 0")
+        return problems
+
+
+@dataclass
 class SignGenConfig:
     """Top-level config; ``extends`` names the YAML this one is layered on."""
 
@@ -72,3 +111,4 @@ class SignGenConfig:
     body: BodyConfig = field(default_factory=BodyConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    synthsign: SynthSignConfig = field(default_factory=SynthSignConfig)

@@ -1,0 +1,80 @@
+"""SynthSign command line.
+
+    python -m signgen.data.synthsign generate [--config tiny] [--out DIR] [--workers N]
+                                              [--limit N] [--only ID ...] [key=value ...]
+    python -m signgen.data.synthsign preview SAMPLE_ID [--root DIR] [--out PREFIX]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from signgen.cli import run_cli
+from signgen.config import DEFAULT_CONFIG, load_config
+from signgen.errors import SignGenError
+
+
+def _generate(args) -> None:
+    from signgen.data.synthsign.generate import generate
+
+    cfg = load_config(args.config, args.overrides)
+    root = generate(cfg, args.out, workers=args.workers, limit=args.limit, only=args.only)
+    meta = json.loads((root / "meta.json").read_text())
+    print(f"{root}: {meta['finished']} samples ({meta['status']}), counts {meta['counts']}")
+
+
+def _preview(args) -> None:
+    import numpy as np
+
+    from signgen.data.synthsign.dataset import read_video
+    from signgen.data.synthsign.preview import contact_sheet, save_gif, save_png
+
+    root = Path(args.root) if args.root else _default_root(args)
+    folder = root / "samples" / args.sample_id
+    if not (folder / "sample.json").is_file():
+        raise SignGenError(f"no finished sample {args.sample_id!r} in {root}")
+    meta = json.loads((folder / "sample.json").read_text())
+    frames = read_video(folder / "video.mp4")
+    with np.load(folder / "conditions.npz") as cond:
+        pose_map, hands = cond["pose_map"], cond["hand_render"]
+    out = Path(args.out or f"{args.sample_id}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    caption = f"[{meta['language']}] {meta['text']}  |  {' '.join(meta['glosses'])}"
+    save_png(out.with_suffix(".png"), contact_sheet(frames, pose_map, hands, caption=caption))
+    save_gif(out.with_suffix(".gif"), frames, pose_map, hands, fps=meta["fps"])
+    print(f"wrote {out.with_suffix('.png')} and {out.with_suffix('.gif')}")
+
+
+def _default_root(args) -> Path:
+    cfg = load_config(args.config, [])
+    return Path(cfg.data.root) / cfg.data.dataset
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m signgen.data.synthsign",
+                                     description="SynthSign: signgen's synthetic corpus.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate (or finish) the dataset")
+    gen.add_argument("--config", default=DEFAULT_CONFIG)
+    gen.add_argument("--out", help="dataset folder (default: <data.root>/<data.dataset>)")
+    gen.add_argument("--workers", type=int, help="processes (default: synthsign.workers)")
+    gen.add_argument("--limit", type=int, help="render at most N missing samples")
+    gen.add_argument("--only", nargs="+", metavar="ID", help="render only these samples")
+    gen.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    gen.set_defaults(func=_generate)
+    prev = sub.add_parser("preview", help="contact sheet PNG and GIF of one sample")
+    prev.add_argument("sample_id")
+    prev.add_argument("--root", help="dataset folder (default: from --config)")
+    prev.add_argument("--config", default=DEFAULT_CONFIG)
+    prev.add_argument("--out", help="output path without extension (default: SAMPLE_ID)")
+    prev.set_defaults(func=_preview)
+    args = parser.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

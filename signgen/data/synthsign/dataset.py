@@ -1,0 +1,129 @@
+"""PyTorch access to a generated SynthSign folder (see ``generate.py`` for the layout)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from signgen.data.synthsign.generate import FORMAT, SPLITS
+from signgen.errors import SignGenError
+
+FIELDS = ("video", "pose_map", "hand_render", "reference", "motion")
+
+
+def read_video(path: Path) -> np.ndarray:
+    """(T,H,W,3) uint8 frames of an mp4."""
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(path, format="FFMPEG") as reader:
+        # Not list(reader): the reader reports len() = inf for mp4 streams.
+        return np.stack([frame for frame in reader])
+
+
+def _to_tensor(images: np.ndarray, signed: bool) -> torch.Tensor:
+    """(...,H,W,3) uint8 -> (...,3,H,W) float in [-1,1] (signed) or [0,1]."""
+    x = torch.from_numpy(np.array(images)).movedim(-1, -3).float() / 255.0  # a writable copy
+    return x * 2 - 1 if signed else x
+
+
+class SynthSignDataset(Dataset):
+    """Samples of one split.
+
+    Each item is a dict with, depending on ``fields``:
+      video: 'frames' (T,3,H,W) float in [-1,1]; pose_map / hand_render: (T,3,H,W) float in
+      [0,1]; reference: (3,H,W) float in [-1,1] (the signer's canonical image); motion:
+      'poses' (T,165) axis-angle, 'betas' (10,), 'expression' (T,10), 'keypoints'
+      (T,133,2) pixels, 'visible' (T,133) bool, 'frame_gloss' (T,) int;
+    always: 'valid' (T,) bool (False for padding), 'sample_id', 'text', 'glosses',
+    'language', 'signer_id'.
+
+    ``clip_length`` cuts a window of that many frames (random per ``set_epoch`` when
+    ``random_clip``, else the first frames), padding short samples by repeating the
+    last frame, so items stack into batches.
+    """
+
+    def __init__(self, root: str | Path, split: str, fields: Sequence[str] = FIELDS,
+                 clip_length: int | None = None, random_clip: bool = False,
+                 seed: int = 0) -> None:
+        self.root = Path(root)
+        meta_path = self.root / "meta.json"
+        if not meta_path.is_file():
+            raise SignGenError(f"{self.root} is not a SynthSign dataset (no meta.json); "
+                               f"generate one with: python -m signgen.data.synthsign generate")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise SignGenError(f"{meta_path} has format {self.meta.get('format')!r}, "
+                               f"expected {FORMAT!r}")
+        if split not in SPLITS:
+            raise SignGenError(f"unknown split {split!r}; splits: {list(SPLITS)}")
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise SignGenError(f"unknown fields {sorted(unknown)}; fields: {list(FIELDS)}")
+        if clip_length is not None and clip_length < 1:
+            raise SignGenError(f"clip_length must be >= 1, got {clip_length}")
+        manifest = self.root / "manifest.jsonl"
+        lines = manifest.read_text().splitlines() if manifest.is_file() else []
+        self.samples = [s for s in map(json.loads, lines) if s["split"] == split]
+        if not self.samples:
+            raise SignGenError(f"split {split!r} of {self.root} has no finished samples")
+        self.split, self.fields = split, tuple(fields)
+        self.clip_length, self.random_clip, self.seed = clip_length, random_clip, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Changes the random clip windows (deterministically per epoch)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _window(self, index: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame indices (L,) and validity (L,) of the clip window."""
+        length = self.clip_length or num_frames
+        start = 0
+        if self.random_clip and num_frames > length:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            start = int(rng.integers(0, num_frames - length + 1))
+        idx = np.arange(start, start + length)
+        return np.minimum(idx, num_frames - 1), idx < num_frames
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        folder = self.root / "samples" / sample["sample_id"]
+        idx, valid = self._window(index, sample["num_frames"])
+        item = {"valid": torch.from_numpy(valid), "sample_id": sample["sample_id"],
+                "text": sample["text"], "glosses": list(sample["glosses"]),
+                "language": sample["language"], "signer_id": sample["signer_id"]}
+        if "video" in self.fields:
+            item["frames"] = _to_tensor(read_video(folder / "video.mp4")[idx], signed=True)
+        if {"pose_map", "hand_render"} & set(self.fields):
+            with np.load(folder / "conditions.npz") as cond:
+                for key in ("pose_map", "hand_render"):
+                    if key in self.fields:
+                        item[key] = _to_tensor(cond[key][idx], signed=False)
+        if "reference" in self.fields:
+            from PIL import Image
+
+            image = np.asarray(Image.open(self.root / "references" /
+                                          f"{sample['signer_id']}.png").convert("RGB"))
+            item["reference"] = _to_tensor(image, signed=True)
+        if "motion" in self.fields:
+            with np.load(folder / "motion.npz") as motion:
+                for key in ("poses", "expression", "keypoints", "visible", "frame_gloss"):
+                    item[key] = torch.from_numpy(motion[key][idx])
+                item["betas"] = torch.from_numpy(motion["betas"])
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    """Batch items: tensors are stacked, everything else (ids, text, glosses) is listed."""
+    out = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out
