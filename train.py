@@ -9,25 +9,36 @@ and loss. Configs are described in configs/ and signgen/config/schema.py.
 from __future__ import annotations
 
 import argparse
+import importlib
+import shutil
 import sys
+from pathlib import Path
 
 from signgen.cli import NotBuiltYetError, run_cli
-from signgen.config import DEFAULT_CONFIG, SignGenConfig, load_config
+from signgen.config import DEFAULT_CONFIG, SignGenConfig, config_hash, config_to_yaml, load_config
 
-# stage -> the issue that builds it (shown until it lands)
-STAGES = {
-    "evaluators": "the evaluation suite (issue #4)",
+# stage -> module with build_task(cfg) and train_config(cfg), or the issue that builds it
+TASKS = {
+    "recogniser": "signgen.training.tasks.recogniser",
+    "pose_recogniser": "signgen.training.tasks.pose_recogniser",
+    "keypoints": "signgen.training.tasks.keypoints",
+    "identity": "signgen.training.tasks.identity",
+}
+# Evaluators are shipped: their exported model is also copied to eval.weights_dir/<stage>.
+EVALUATORS = ("recogniser", "pose_recogniser", "keypoints", "identity")
+NOT_BUILT = {
     "video": "the sign video diffusion model (issue #5)",
     "fsq": "the FSQ multi-condition autoencoder (issue #6)",
     "translator": "the text-to-token translator (issue #7)",
 }
+STAGES = sorted([*TASKS, *NOT_BUILT])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Train a signgen component.",
         epilog="Overrides: section.key=value, e.g. experiment.seed=3 render.height=64")
-    parser.add_argument("--stage", required=True, choices=sorted(STAGES),
+    parser.add_argument("--stage", required=True, choices=STAGES,
                         help="which component to train")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="config name in configs/ or a YAML path (default: %(default)s)")
@@ -35,14 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(cfg: SignGenConfig, stage: str) -> None:
-    """Train ``stage`` with ``cfg`` (what tests call)."""
-    raise NotBuiltYetError(f"training {STAGES[stage]} is not built yet")
+def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = True) -> Path:
+    """Train ``stage`` with ``cfg`` (what tests call); returns the exported model folder."""
+    from signgen.training.loop import run_training
+
+    if stage in NOT_BUILT:
+        raise NotBuiltYetError(f"training {NOT_BUILT[stage]} is not built yet")
+    module = importlib.import_module(TASKS[stage])
+    run_dir = Path(cfg.experiment.output_dir) / stage
+    metadata = {"stage": stage, "command": command, "config_hash": config_hash(cfg),
+                "config": config_to_yaml(cfg)}
+    model_dir = run_training(module.build_task(cfg), module.train_config(cfg), run_dir,
+                             seed=cfg.experiment.seed, device=cfg.experiment.device,
+                             metadata=metadata, progress=progress)
+    if stage in EVALUATORS:
+        target = Path(cfg.eval.weights_dir) / stage
+        tmp = target.with_name(f".tmp-{stage}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(model_dir, tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        print(f"evaluator {stage} -> {target}")
+    return model_dir
 
 
 def cli(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    main(load_config(args.config, args.overrides), args.stage)
+    command = "python train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    main(load_config(args.config, args.overrides), args.stage, command=command)
     return 0
 
 

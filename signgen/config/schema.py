@@ -64,6 +64,25 @@ class DataConfig:
 
 
 @dataclass
+class TrainConfig:
+    """Optimisation settings of one trained part (see signgen/training/loop.py)."""
+
+    max_steps: int = positive(1000)
+    batch_size: int = positive(8)
+    learning_rate: float = field(default=3e-4, metadata={"min": 0.0})
+    weight_decay: float = field(default=0.01, metadata={"min": 0.0})
+    warmup_steps: int = non_negative(50)
+    grad_clip: float = field(default=1.0, metadata={"min": 0.0})
+    grad_accumulation: int = positive(1)
+    mixed_precision: str = choice("no", "no", "bf16", "fp16")
+    num_workers: int = non_negative(0)
+    log_every: int = positive(20)
+    eval_every: int = positive(500)
+    save_every: int = positive(500)
+    keep_checkpoints: int = positive(2)
+
+
+@dataclass
 class SynthSignConfig:
     """The synthetic corpus: how many signers and samples per split, which languages.
 
@@ -103,6 +122,108 @@ class SynthSignConfig:
 
 
 @dataclass
+class RecogniserModelConfig:
+    """Back-translation recogniser (video or pose -> glosses); see signgen/eval/recogniser.py.
+
+    Keyword arguments of ``VideoGlossRecogniser`` (all) and ``PoseGlossRecogniser`` (all but
+    the video-only ``input_size`` and ``channels``); the vocabulary and languages come from
+    the dataset's lexicon. Defaults are sized for a 2-core CPU."""
+
+    input_size: int = positive(64)
+    channels: List[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    dim: int = positive(192)
+    conv_layers: int = non_negative(2)
+    temporal_kernel: int = positive(5)
+    num_layers: int = non_negative(2)
+    num_heads: int = positive(4)
+    dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+
+
+@dataclass
+class KeypointModelConfig:
+    """Keypoint estimator (frame -> 133 COCO-WholeBody keypoints); signgen/eval/keypoints.py.
+
+    Keyword arguments of ``KeypointEstimator`` (the 133 keypoints are fixed by the layout).
+    Defaults are sized for a 2-core CPU."""
+
+    input_size: int = positive(128)
+    channels: List[int] = field(default_factory=lambda: [32, 64, 96, 128])
+    heatmap_stride: int = choice(4, 2, 4, 8, 16)
+
+    def check(self) -> list[str]:
+        """Problems that involve several keys (empty when consistent)."""
+        problems = []
+        if len(self.channels) < 2 or min(self.channels) < 1:
+            problems.append(f"channels needs >= 2 positive widths, got {self.channels}")
+        elif self.input_size % 2 ** len(self.channels):
+            problems.append(f"input_size ({self.input_size}) must be a multiple of "
+                            f"2**len(channels) = {2 ** len(self.channels)}")
+        elif self.heatmap_stride > 2 ** len(self.channels):
+            problems.append(f"heatmap_stride ({self.heatmap_stride}) must be at most "
+                            f"2**len(channels) = {2 ** len(self.channels)}")
+        return problems
+
+
+@dataclass
+class IdentityModelConfig:
+    """Signer-appearance embedding (frame -> unit vector); signgen/eval/identity.py.
+
+    Keyword arguments of ``IdentityEncoder`` but ``num_classes`` (the dataset's training
+    signers). Defaults are sized for a 2-core CPU."""
+
+    input_size: int = positive(64)
+    channels: List[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    embedding_dim: int = positive(64)
+    logit_scale: float = field(default=16.0, metadata={"min": 1.0})
+
+    def check(self) -> list[str]:
+        """Problems that involve several keys (empty when consistent)."""
+        if not self.channels or min(self.channels) < 1:
+            return [f"channels needs positive widths, got {self.channels}"]
+        if self.input_size < 2 ** len(self.channels):
+            return [f"input_size ({self.input_size}) is too small for {len(self.channels)} "
+                    f"stride-2 stages"]
+        return []
+
+
+@dataclass
+class RecogniserSection:
+    model: RecogniserModelConfig = field(default_factory=RecogniserModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class KeypointSection:
+    model: KeypointModelConfig = field(default_factory=KeypointModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class IdentitySection:
+    model: IdentityModelConfig = field(default_factory=IdentityModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation suite: trained evaluators and optional third-party weights.
+
+    ``weights_dir`` holds signgen's own evaluators (one sub-folder each); LPIPS and
+    I3D (FVD) weights are used only when their local paths are set."""
+
+    weights_dir: str = "${oc.env:SIGNGEN_ASSETS,./assets}/evaluators"
+    recogniser: RecogniserSection = field(default_factory=RecogniserSection)
+    pose_recogniser: RecogniserSection = field(default_factory=RecogniserSection)
+    keypoints: KeypointSection = field(default_factory=KeypointSection)
+    identity: IdentitySection = field(default_factory=IdentitySection)
+    # LPIPS ('alex'): a torchvision-format AlexNet state dict and the LPIPS lin layers.
+    lpips_alexnet_weights: Optional[str] = None
+    lpips_lin_weights: Optional[str] = None
+    i3d_weights: Optional[str] = None  # pytorch-i3d rgb_imagenet.pt, for FVD
+    pck_threshold: float = field(default=0.05, metadata={"min": 0.0})
+
+
+@dataclass
 class SignGenConfig:
     """Top-level config; ``extends`` names the YAML this one is layered on."""
 
@@ -112,3 +233,4 @@ class SignGenConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     synthsign: SynthSignConfig = field(default_factory=SynthSignConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -126,3 +126,27 @@ def save_png(path: str | os.PathLike, image) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path, format="PNG")
+
+
+def image_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
+               num_columns: int = 6) -> np.ndarray:
+    """Equal-size (H,W,3) uint8 images in a grid, each with an optional label under it."""
+    if not len(images):
+        raise InvalidInputError("image_grid needs at least one image")
+    height, width, _ = images[0].shape
+    if any(im.shape != images[0].shape for im in images):
+        raise InvalidInputError("image_grid images must all have the same shape")
+    font = ImageFont.load_default()
+    gap = _gap((height, width))
+    label_height = font.getbbox("Hg")[3] + 2 * gap if labels else 0
+    rows = -(-len(images) // num_columns)
+    cell_h, cell_w = height + label_height + gap, width + gap
+    canvas = Image.new("RGB", (num_columns * cell_w + gap, rows * cell_h + gap),
+                       (_GAP_COLOR,) * 3)
+    draw = ImageDraw.Draw(canvas)
+    for i, image in enumerate(images):
+        left, top = gap + (i % num_columns) * cell_w, gap + (i // num_columns) * cell_h
+        canvas.paste(Image.fromarray(image), (left, top))
+        if labels:
+            draw.text((left, top + height + gap), labels[i], fill=_CAPTION_COLOR, font=font)
+    return np.asarray(canvas)
