@@ -1,6 +1,7 @@
 """The shared training loop: loss falls, checkpoints are crash-safe, resume, export."""
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -67,13 +68,15 @@ def test_loss_falls_and_the_export_reloads_identically(tmp_path):
     info = json.loads((folder / "training.json").read_text())
     assert info["steps"] == 60 and info["command"] == "test"
     assert abs(task.evaluate(model)["mse"] - log[-1]["eval/mse"]) < 1e-6
-    # Checkpoints rotate: only the newest two complete ones remain.
-    assert [s for s, _ in complete_checkpoints(tmp_path)] == [20, 40]
+    # Checkpoints rotate: only the newest two complete ones remain (the last is final).
+    assert [s for s, _ in complete_checkpoints(tmp_path)] == [40, 60]
 
 
 def test_resume_uses_the_last_complete_checkpoint(tmp_path):
     task = ToyTask()
-    run_training(task, cfg(max_steps=40), tmp_path, seed=0, device="cpu", progress=False)
+    run_training(task, cfg(max_steps=30), tmp_path, seed=0, device="cpu", progress=False)
+    # Simulate a kill after step 20's checkpoint: drop the final (step 30) checkpoint.
+    shutil.rmtree(tmp_path / "checkpoints" / "step-30")
     # A crash while writing step 60 leaves a temporary folder; it must be ignored.
     partial = tmp_path / "checkpoints" / ".tmp-step-60"
     partial.mkdir()
@@ -82,8 +85,9 @@ def test_resume_uses_the_last_complete_checkpoint(tmp_path):
     assert not partial.exists()
     log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in log]
-    # The second run continued after step 20 (the last checkpoint of the first run).
-    assert steps[-1] == 60 and 30 in steps
+    # The second run continued after step 20 (the last complete checkpoint): it logged
+    # steps 30..60 again.
+    assert steps[-1] == 60 and steps.count(30) == 2
     assert json.loads((tmp_path / "model" / "training.json").read_text())["steps"] == 60
 
 

@@ -132,6 +132,7 @@ class RecogniserModelConfig:
     input_size: int = positive(64)
     channels: List[int] = field(default_factory=lambda: [16, 32, 64, 128])
     dim: int = positive(192)
+    temporal_stride: int = positive(2)
     conv_layers: int = non_negative(2)
     temporal_kernel: int = positive(5)
     num_layers: int = non_negative(2)

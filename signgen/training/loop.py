@@ -149,7 +149,8 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
         if record is not None and accelerator.is_main_process:
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-        if step % cfg.save_every == 0 and step < cfg.max_steps:
+        # The final step is saved too, so raising max_steps later continues from here.
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
                 save_checkpoint(run_dir, step, lambda d: accelerator.save_state(str(d)),

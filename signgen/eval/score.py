@@ -1,0 +1,235 @@
+"""Score a system on a SynthSign split with every evaluator; write JSON + Markdown.
+
+A *system* turns a test sample (its text, glosses, language, signer) into a video
+and/or 2D keypoints. The same evaluators judge every system:
+
+- back-translation: the video recogniser on videos (``bt_wer``, ``bt_bleu4``) and the
+  pose recogniser on keypoints (``pose_bt_wer``, ``pose_bt_bleu4``);
+- ``dtw_mje``: DTW mean joint error between the system's keypoints and the ground
+  truth's, on ``metrics.DTW_JOINTS`` after shoulder normalisation (so in shoulder
+  widths); a video system's keypoints come from the keypoint estimator;
+- ``pck``: keypoint-estimator output vs ground-truth keypoints, for frame-aligned video;
+- ``identity_top1``: unseen-signer retrieval of the clip's signer among the split's
+  reference images (``test_unseen_signers`` only);
+- ``ssim``, ``ssim_masked`` (signer silhouette), ``psnr``: frame-aligned video only;
+- ``jitter``: mean keypoint acceleration (shoulder widths / frame²).
+
+A metric a system cannot be scored on is ``null`` with the reason in ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from signgen.errors import SignGenError
+from signgen.eval import metrics
+
+RESULT_KEYS = ("system", "split", "num_samples", "bt_wer", "bt_bleu4", "pose_bt_wer",
+               "pose_bt_bleu4", "dtw_mje", "pck", "identity_top1", "ssim", "ssim_masked",
+               "psnr", "jitter")
+
+
+@dataclass
+class SystemOutput:
+    """What a system produced for one sample. video: (T,H,W,3) uint8; keypoints:
+    (T,133,2) in any 2D frame (normalised before comparison), visible (T,133) bool.
+    ``frame_aligned`` means frame t corresponds to ground-truth frame t."""
+
+    video: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    visible: np.ndarray | None = None
+    frame_aligned: bool = False
+
+
+@dataclass
+class GroundTruth:
+    sample: dict
+    video: np.ndarray
+    keypoints: np.ndarray
+    visible: np.ndarray
+    background: tuple[float, float, float]
+
+
+def iter_ground_truth(root: Path, split: str, num: int | None) -> Iterator[GroundTruth]:
+    """The split's samples in manifest order (the first ``num`` of them)."""
+    from signgen.data.synthsign.dataset import read_video
+
+    manifest = root / "manifest.jsonl"
+    if not manifest.is_file():
+        raise SignGenError(f"{root} has no manifest.jsonl; generate SynthSign first")
+    samples = [s for s in map(json.loads, manifest.read_text().splitlines())
+               if s["split"] == split]
+    if not samples:
+        raise SignGenError(f"no finished {split!r} samples in {root}")
+    signers = {s["signer_id"]: s for s in json.loads((root / "signers.json").read_text())}
+    for sample in samples[:num]:
+        folder = root / "samples" / sample["sample_id"]
+        with np.load(folder / "motion.npz") as motion:
+            keypoints, visible = motion["keypoints"], motion["visible"]
+        yield GroundTruth(sample, read_video(folder / "video.mp4"), keypoints, visible,
+                          tuple(signers[sample["signer_id"]]["background"]))
+
+
+def silhouette(video: np.ndarray, background) -> np.ndarray:
+    """(T,H,W) bool: pixels that differ from the signer's background colour."""
+    bg = np.asarray(background, np.float32) * 255
+    return np.abs(video.astype(np.float32) - bg).max(axis=-1) > 12
+
+
+@dataclass
+class Evaluators:
+    """The trained evaluators, loaded from ``eval.weights_dir``."""
+
+    recogniser: object
+    pose_recogniser: object
+    keypoints: object
+    identity: object
+    versions: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, weights_dir: str | Path) -> Evaluators:
+        from signgen.eval.identity import IdentityEncoder
+        from signgen.eval.keypoints import KeypointEstimator
+        from signgen.eval.recogniser import PoseGlossRecogniser, VideoGlossRecogniser
+
+        weights_dir = Path(weights_dir)
+        classes = {"recogniser": VideoGlossRecogniser, "pose_recogniser": PoseGlossRecogniser,
+                   "keypoints": KeypointEstimator, "identity": IdentityEncoder}
+        loaded, versions = {}, {}
+        for name, cls_ in classes.items():
+            folder = weights_dir / name
+            if not (folder / "config.json").is_file():
+                raise SignGenError(f"evaluator {name!r} not found in {folder}; train it with "
+                                   f"python train.py --stage {name}")
+            loaded[name] = cls_.from_pretrained(folder).eval()
+            info = folder / "training.json"
+            versions[name] = (json.loads(info.read_text()).get("config_hash")
+                              if info.is_file() else None)
+        return cls(**loaded, versions=versions)
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def score_system(system, root: Path, split: str, evaluators: Evaluators,
+                 num: int | None = None, progress: bool = True) -> dict:
+    """Run ``system`` (``system.name``, ``system.generate(gt) -> SystemOutput``; a
+    system may use only ``gt.sample``'s text, glosses, language and signer unless it is
+    the ground truth itself) on ``split``; returns the result (RESULT_KEYS + extras)."""
+    from tqdm import tqdm
+
+    from signgen.eval.identity import embed_clip, embed_frames, retrieval_top1
+    from signgen.eval.keypoints import estimate_keypoints
+    from signgen.eval.recogniser import recognise, recognise_poses
+
+    start = time.perf_counter()
+    refs, video_hyps, pose_hyps = [], [], []
+    dtw, pck_values, jit, ssims, ssims_m, psnrs = [], [], [], [], [], []
+    clip_embeddings, clip_signers = [], []
+    notes: dict[str, str] = {}
+    generate_seconds = 0.0
+    gts = list(iter_ground_truth(root, split, num))
+    for gt in tqdm(gts, desc=f"{system.name} on {split}", disable=not progress):
+        t0 = time.perf_counter()
+        out: SystemOutput = system.generate(gt)
+        generate_seconds += time.perf_counter() - t0
+        language = gt.sample["language"]
+        refs.append(list(gt.sample["glosses"]))
+        keypoints, visible = out.keypoints, out.visible
+        if out.video is not None:
+            video_hyps.append(recognise(evaluators.recogniser, [out.video], [language])[0])
+            estimated, confidence = estimate_keypoints(evaluators.keypoints, out.video)
+            if keypoints is None:
+                keypoints, visible = estimated, confidence > 0.5
+            if out.frame_aligned:
+                pck_values.append(metrics.pck(gt.keypoints, estimated, gt.visible))
+                mask = silhouette(gt.video, gt.background)
+                ssims.append(metrics.ssim(gt.video, out.video))
+                ssims_m.append(metrics.ssim(gt.video, out.video, mask=mask))
+                psnrs.append(metrics.psnr(gt.video, out.video))
+            if split == "test_unseen_signers":
+                clip_embeddings.append(embed_clip(evaluators.identity, out.video))
+                clip_signers.append(gt.sample["signer_id"])
+        if keypoints is not None:
+            pose_hyps.append(recognise_poses(evaluators.pose_recogniser, [keypoints],
+                                             [visible], [language])[0])
+            norm_gt = metrics.normalise_keypoints(gt.keypoints, gt.visible)
+            norm_out = metrics.normalise_keypoints(keypoints, visible)
+            joints = metrics.DTW_JOINTS
+            dtw.append(metrics.dtw_mje(norm_gt[:, joints], norm_out[:, joints],
+                                       gt.visible[:, joints], visible[:, joints]))
+            jit.append(metrics.jitter(norm_out[:, joints], visible[:, joints]))
+    result = {"system": system.name, "split": split, "num_samples": len(gts)}
+    if video_hyps:
+        result["bt_wer"] = metrics.wer(refs, video_hyps)
+        result["bt_bleu4"] = metrics.bleu4(refs, video_hyps)
+    else:
+        notes["bt_wer"] = "system produces no video"
+    if pose_hyps:
+        result["pose_bt_wer"] = metrics.wer(refs, pose_hyps)
+        result["pose_bt_bleu4"] = metrics.bleu4(refs, pose_hyps)
+    result["dtw_mje"] = _mean(dtw)
+    result["jitter"] = _mean(jit)
+    result["pck"] = _mean(pck_values)
+    if not pck_values:
+        notes["pck"] = "needs frame-aligned video"
+    result["ssim"], result["ssim_masked"], result["psnr"] = (
+        _mean(ssims), _mean(ssims_m), _mean([p for p in psnrs if np.isfinite(p)]))
+    if psnrs and not np.isfinite(psnrs).all():
+        notes["psnr"] = "identical frames give inf; mean over finite values"
+    if clip_embeddings:
+        references = sorted(set(clip_signers))
+        ref_images = [np.asarray(_load_reference(root, s)) for s in references]
+        ref_emb = embed_frames(evaluators.identity, np.stack(ref_images))
+        result["identity_top1"] = retrieval_top1(np.stack(clip_embeddings), clip_signers,
+                                                 ref_emb, references)
+    else:
+        notes["identity_top1"] = "test_unseen_signers video only"
+    for key in RESULT_KEYS:
+        result.setdefault(key, None)
+    result["notes"] = notes
+    result["generate_seconds_per_sample"] = round(generate_seconds / max(len(gts), 1), 3)
+    result["eval_seconds"] = round(time.perf_counter() - start, 1)
+    result["evaluators"] = evaluators.versions
+    return result
+
+
+def _load_reference(root: Path, signer_id: str):
+    from PIL import Image
+
+    return Image.open(root / "references" / f"{signer_id}.png").convert("RGB")
+
+
+def write_result(result: dict, out_dir: str | Path = "benchmarks/results") -> Path:
+    """``<out_dir>/<system>__<split>.json`` and ``.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{result['system']}__{result['split']}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown_table([result]) + "\n")
+    return stem.with_suffix(".json")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def markdown_table(results: list[dict]) -> str:
+    columns = [k for k in RESULT_KEYS if k not in ("system", "split")]
+    lines = ["| system | split | " + " | ".join(columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for r in results:
+        lines.append(f"| {r['system']} | {r['split']} | "
+                     + " | ".join(_fmt(r.get(k)) for k in columns) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""The scoring command end to end, with small untrained evaluators on a tiny dataset."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from signgen.config import load_config
+from signgen.data.synthsign.generate import generate
+from signgen.data.synthsign.lexicon import Lexicon
+from signgen.data.synthsign.lexicon_export import export_lexicon
+from signgen.data.synthsign.signers import make_signers
+from signgen.errors import SignGenError
+from signgen.eval.identity import IdentityEncoder
+from signgen.eval.keypoints import KeypointEstimator
+from signgen.eval.recogniser import GlossVocabulary, PoseGlossRecogniser, VideoGlossRecogniser
+from signgen.eval.score import RESULT_KEYS, Evaluators, markdown_table, score_system, write_result
+from signgen.eval.systems import GroundTruthSystem, LookupConcatSystem
+
+SMALL = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2",
+         "synthsign.num_train=150", "synthsign.num_dev=1",
+         "synthsign.num_test_novel_sentences=1", "synthsign.num_test_unseen_signers=2",
+         "render.height=64", "render.width=64", "data.fps=8"]
+RENDERED = ["test_novel_sentences-00000", "test_unseen_signers-00000", "test_unseen_signers-00001"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = load_config("tiny", SMALL)
+    root = generate(cfg, tmp_path_factory.mktemp("ds"), workers=1, only=RENDERED,
+                    progress=False)
+    lexicon = Lexicon.load()
+    vocab = list(GlossVocabulary.from_lexicon(lexicon).glosses)[1:]
+    weights = tmp_path_factory.mktemp("evaluators")
+    small = dict(vocabulary=vocab, languages=["ssl-a", "ssl-b"], dim=16, num_layers=1,
+                 num_heads=2, conv_layers=1)
+    VideoGlossRecogniser(input_size=16, channels=[8, 8], **small).save_pretrained(
+        weights / "recogniser")
+    PoseGlossRecogniser(**small).save_pretrained(weights / "pose_recogniser")
+    KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4).save_pretrained(
+        weights / "keypoints")
+    IdentityEncoder(input_size=16, channels=(8, 8), embedding_dim=8,
+                    num_classes=4).save_pretrained(weights / "identity")
+    return cfg, root, Evaluators.load(weights), lexicon
+
+
+def test_ground_truth_scores_every_metric(setup, tmp_path):
+    cfg, root, evaluators, _ = setup
+    result = score_system(GroundTruthSystem(), root, "test_unseen_signers", evaluators,
+                          progress=False)
+    assert set(RESULT_KEYS) <= set(result) and result["num_samples"] == 2
+    # Against itself the ground truth is perfect on the frame-aligned metrics.
+    assert result["ssim"] == pytest.approx(1.0) and result["ssim_masked"] == pytest.approx(1.0)
+    assert result["dtw_mje"] == pytest.approx(0.0, abs=1e-9)
+    assert result["psnr"] is None and "psnr" in result["notes"]  # identical frames: inf
+    assert 0.0 <= result["identity_top1"] <= 1.0 and 0.0 <= result["pck"] <= 1.0
+    assert result["bt_wer"] >= 0 and result["pose_bt_wer"] >= 0
+    path = write_result(result, tmp_path)
+    assert json.loads(path.read_text())["system"] == "ground_truth"
+    assert "| ground_truth | test_unseen_signers |" in markdown_table([result])
+
+
+def test_lookup_baseline_is_scored_on_keypoints(setup, tmp_path):
+    cfg, root, evaluators, lexicon = setup
+    sample = json.loads((root / "samples" / RENDERED[0] / "sample.json").read_text())
+    glosses = [g for g in sample["glosses"] if not g.startswith("fs-")]
+    export_lexicon(tmp_path / "lex", lexicon, make_signers(1)[0], sample["language"], fps=8,
+                   size=(64, 64), glosses=glosses)
+    result = score_system(LookupConcatSystem(tmp_path / "lex"), root, "test_novel_sentences",
+                          evaluators, progress=False)
+    assert result["bt_wer"] is None and "bt_wer" in result["notes"]
+    assert result["dtw_mje"] > 0 and result["pose_bt_wer"] >= 0
+    assert result["ssim"] is None and result["identity_top1"] is None
+
+
+def test_missing_evaluators_are_named(tmp_path):
+    with pytest.raises(SignGenError, match="python train.py --stage recogniser"):
+        Evaluators.load(tmp_path)
+
+
+def test_silhouette_mask_separates_signer_from_background():
+    from signgen.eval.score import silhouette
+
+    video = np.full((1, 4, 4, 3), 51, np.uint8)
+    video[0, 1:3, 1:3] = 200
+    mask = silhouette(video, (0.2, 0.2, 0.2))
+    assert mask.sum() == 4 and mask[0, 1, 1]
