@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from signgen.config import load_config
-from signgen.data.synthsign.generate import generate
 from signgen.errors import InvalidInputError, SignGenError
 from signgen.eval.identity import (
     IdentityEncoder,
@@ -19,32 +18,9 @@ from signgen.eval.identity import (
 )
 from signgen.training.tasks.identity import augment
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = dict(input_size=32, channels=[8, 16], embedding_dim=8, num_classes=3)
-# The same tiny SynthSign as test_eval_keypoints.py (generated once per session).
-TINY = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2",
-        "synthsign.num_train=150", "synthsign.num_dev=1",
-        "synthsign.num_test_novel_sentences=1", "synthsign.num_test_unseen_signers=2",
-        "render.height=64", "render.width=64", "data.fps=8"]
-RENDERED = ["train-00000", "train-00001", "dev-00000", "test_novel_sentences-00000",
-            "test_unseen_signers-00000", "test_unseen_signers-00001"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (see test_eval_keypoints)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "eval_keypoints_identity_data"
-    if not (root / "synthsign" / "manifest.jsonl").is_file():
-        generate(load_config("tiny", TINY), root / "synthsign", workers=1, progress=False,
-                 only=RENDERED)
-    return root
 
 
 def test_shapes_unit_norm_and_save_load_round_trip(tmp_path):
@@ -103,10 +79,10 @@ def test_augmentation_keeps_shape_and_colours_close():
     assert (out.mean(dim=(2, 3)) - frames.mean(dim=(2, 3))).abs().max() < 0.15
 
 
-def test_loss_falls_when_overfitting_a_few_frames(tiny_dataset):
+def test_loss_falls_when_overfitting_a_few_frames(tiny_overrides):
     from signgen.training.tasks.identity import IdentityTask
 
-    task = IdentityTask(load_config("tiny", [*TINY, f"data.root={tiny_dataset}",
+    task = IdentityTask(load_config("tiny", [*tiny_overrides,
                                              "eval.identity.model.input_size=32",
                                              "eval.identity.model.channels=[8,16]"]))
     torch.manual_seed(0)
@@ -127,10 +103,10 @@ def test_loss_falls_when_overfitting_a_few_frames(tiny_dataset):
     assert losses[-1] < 0.5 * losses[0] and extra["accuracy"] == 1.0
 
 
-def test_training_task_runs_and_exports_a_loadable_model(tiny_dataset, tmp_path):
+def test_training_task_runs_and_exports_a_loadable_model(tiny_overrides, tmp_path):
     import train
 
-    overrides = [*TINY, f"data.root={tiny_dataset}", f"experiment.output_dir={tmp_path}/out",
+    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"eval.weights_dir={tmp_path}/weights",
                  "eval.identity.model.input_size=32", "eval.identity.model.channels=[8,16]",
                  "eval.identity.model.embedding_dim=8",

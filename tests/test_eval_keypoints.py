@@ -8,39 +8,13 @@ import pytest
 import torch
 
 from signgen.config import load_config
-from signgen.data.synthsign.generate import generate
 from signgen.errors import ConfigError, InvalidInputError
 from signgen.eval.keypoints import KeypointEstimator, estimate_keypoints, soft_argmax
 from signgen.training.tasks.keypoints import augment, keypoint_loss
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = dict(input_size=64, channels=[8, 16, 16], heatmap_stride=4)
-# A tiny SynthSign: 64 px frames, 6 signers (2 unseen), one sample of each test split.
-TINY = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2",
-        "synthsign.num_train=150", "synthsign.num_dev=1",
-        "synthsign.num_test_novel_sentences=1", "synthsign.num_test_unseen_signers=2",
-        "render.height=64", "render.width=64", "data.fps=8"]
-RENDERED = ["train-00000", "train-00001", "dev-00000", "test_novel_sentences-00000",
-            "test_unseen_signers-00000", "test_unseen_signers-00001"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation, which on a busy machine
-    (the other core taken) costs a scheduler slice per operation, seconds per test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """Data root holding ``synthsign/``; shared with test_eval_identity.py in a session."""
-    root = tmp_path_factory.getbasetemp() / "eval_keypoints_identity_data"
-    if not (root / "synthsign" / "manifest.jsonl").is_file():
-        generate(load_config("tiny", TINY), root / "synthsign", workers=1, progress=False,
-                 only=RENDERED)
-    return root
 
 
 def test_shapes_and_save_load_round_trip(tmp_path):
@@ -135,10 +109,10 @@ def test_estimate_keypoints_maps_back_to_the_given_frame_size():
         estimate_keypoints(model, np.zeros((2, 64, 64, 3), np.float32))
 
 
-def test_training_task_runs_and_exports_a_loadable_model(tiny_dataset, tmp_path):
+def test_training_task_runs_and_exports_a_loadable_model(tiny_overrides, tmp_path):
     import train
 
-    overrides = [*TINY, f"data.root={tiny_dataset}", f"experiment.output_dir={tmp_path}/out",
+    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"eval.weights_dir={tmp_path}/weights",
                  "eval.keypoints.model.input_size=64", "eval.keypoints.model.channels=[8,16,16]",
                  "eval.keypoints.train.max_steps=3", "eval.keypoints.train.batch_size=4",

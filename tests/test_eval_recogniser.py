@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from signgen.config import load_config
-from signgen.data.synthsign.generate import generate
 from signgen.data.synthsign.lexicon import Lexicon
 from signgen.errors import ConfigError, InvalidInputError, SignGenError
 from signgen.eval.recogniser import (
@@ -34,6 +33,8 @@ from signgen.training.tasks.recogniser import (
     group_labels,
     pad_batch,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 GLOSSES = ["HELLO", "TEA", "WHO", "fs-ANNA"]
 LANGUAGES = ["ssl-a", "ssl-b"]
@@ -260,30 +261,17 @@ def test_clips_replay_frames_and_labels_at_the_same_random_speed():
     assert len(lengths) > 1 and min(lengths) >= 9 and max(lengths) <= 15
 
 
-TINY = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2", "synthsign.num_train=150",
-        "synthsign.num_dev=1", "synthsign.num_test_novel_sentences=1",
-        "synthsign.num_test_unseen_signers=1", "render.height=32", "render.width=32",
-        "data.fps=8"]
 MODEL = ["input_size=16", "channels=[8,16]", "dim=32", "num_layers=1", "num_heads=2",
          "conv_layers=1"]
 TRAIN = ["max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1", "eval_every=3",
          "save_every=2"]
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    cfg = load_config("tiny", TINY)
-    generate(cfg, root / "synthsign", workers=1, progress=False,
-             only=["train-00000", "train-00001", "train-00002", "dev-00000"])
-    return root
-
-
 @pytest.mark.parametrize("stage", ["recogniser", "pose_recogniser"])
-def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_dataset, tmp_path):
+def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, tmp_path):
     import train
 
-    overrides = [*TINY, f"data.root={tiny_dataset}", f"experiment.output_dir={tmp_path}/out",
+    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"eval.weights_dir={tmp_path}/weights",
                  *(f"eval.{stage}.model.{kv}" for kv in MODEL),
                  *(f"eval.{stage}.train.{kv}" for kv in TRAIN)]

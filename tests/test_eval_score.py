@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from signgen.config import load_config
-from signgen.data.synthsign.generate import generate
 from signgen.data.synthsign.lexicon import Lexicon
 from signgen.data.synthsign.lexicon_export import export_lexicon
 from signgen.data.synthsign.signers import make_signers
@@ -18,19 +17,15 @@ from signgen.eval.recogniser import GlossVocabulary, PoseGlossRecogniser, VideoG
 from signgen.eval.score import RESULT_KEYS, Evaluators, markdown_table, score_system, write_result
 from signgen.eval.systems import GroundTruthSystem, LookupConcatSystem
 
-SMALL = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2",
-         "synthsign.num_train=150", "synthsign.num_dev=1",
-         "synthsign.num_test_novel_sentences=1", "synthsign.num_test_unseen_signers=2",
-         "render.height=64", "render.width=64", "data.fps=8"]
-RENDERED = ["test_novel_sentences-00000", "test_unseen_signers-00000", "test_unseen_signers-00001"]
+RENDERED = ["test_novel_sentences-00000", "test_unseen_signers-00000",
+            "test_unseen_signers-00001"]  # rendered by conftest.tiny_data_root
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tiny_overrides, tiny_data_root, tmp_path_factory):
     torch.manual_seed(0)
-    cfg = load_config("tiny", SMALL)
-    root = generate(cfg, tmp_path_factory.mktemp("ds"), workers=1, only=RENDERED,
-                    progress=False)
+    cfg = load_config("tiny", tiny_overrides)
+    root = tiny_data_root / "synthsign"
     lexicon = Lexicon.load()
     vocab = list(GlossVocabulary.from_lexicon(lexicon).glosses)[1:]
     weights = tmp_path_factory.mktemp("evaluators")

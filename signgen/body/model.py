@@ -230,6 +230,17 @@ class BodyModel(nn.Module):
         """(V,55) linear-blend-skinning weights."""
         return self.smplx.lbs_weights
 
+    def vertex_array(self, vertices) -> np.ndarray:
+        """Posed vertices (T,V,3) of this model as a numpy array (torch or numpy in);
+        InvalidInputError for another shape."""
+        if isinstance(vertices, torch.Tensor):
+            vertices = vertices.detach().cpu().numpy()
+        vertices = np.asarray(vertices)
+        if vertices.ndim != 3 or vertices.shape[1:] != (self.num_vertices, 3):
+            raise InvalidInputError(f"vertices must have shape (T, {self.num_vertices}, 3), "
+                                    f"got {vertices.shape}")
+        return vertices
+
     def vertex_joint_labels(self) -> torch.Tensor:
         """(V,) the joint with the largest skinning weight for each vertex."""
         return self.skin_weights.argmax(dim=1)

@@ -206,16 +206,6 @@ def hand_mesh(body: BodyModel) -> tuple[np.ndarray, np.ndarray]:
     return ids, faces
 
 
-def _vertex_batch(vertices, body: BodyModel) -> np.ndarray:
-    if isinstance(vertices, torch.Tensor):
-        vertices = vertices.detach().cpu().numpy()
-    vertices = np.asarray(vertices)
-    if vertices.ndim != 3 or vertices.shape[1:] != (body.num_vertices, 3):
-        raise InvalidInputError(f"vertices must have shape (T, {body.num_vertices}, 3), "
-                                f"got {vertices.shape}")
-    return vertices
-
-
 def render_hands_with_sides(vertices, body: BodyModel, camera: PinholeCamera,
                             renderer: MeshRenderer) -> tuple[np.ndarray, np.ndarray]:
     """Normal-shaded hand renders and which hand covers each pixel, from one render.
@@ -236,7 +226,7 @@ def render_hands_with_sides(vertices, body: BodyModel, camera: PinholeCamera,
         raise InvalidInputError(f"renderer must be a MeshRenderer, got "
                                 f"{type(renderer).__name__}")
     ids, faces, sides = _hand_geometry(body)
-    out = renderer.render(_vertex_batch(vertices, body)[:, ids], faces, camera,
+    out = renderer.render(body.vertex_array(vertices)[:, ids], faces, camera,
                           vertex_labels=sides)
     normals = out.normals * np.array([1.0, -1.0, -1.0], dtype=np.float32)  # OpenCV -> GL
     shaded = np.rint((normals * 0.5 + 0.5) * 255.0).astype(np.uint8)

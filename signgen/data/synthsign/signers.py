@@ -446,12 +446,7 @@ def render_signer_frames(vertices, body: BodyModel, signer: Signer, camera: Pinh
     if not isinstance(renderer, MeshRenderer):
         raise InvalidInputError(f"renderer must be a MeshRenderer, got "
                                 f"{type(renderer).__name__}")
-    if isinstance(vertices, torch.Tensor):
-        vertices = vertices.detach().cpu().numpy()
-    vertices = np.asarray(vertices)
-    if vertices.ndim != 3 or vertices.shape[1:] != (body.num_vertices, 3):
-        raise InvalidInputError(f"vertices must have shape (T, {body.num_vertices}, 3), "
-                                f"got {vertices.shape}")
+    vertices = body.vertex_array(vertices)
     colors = signer_vertex_colors(signer, body)
     return _signer_renderer(renderer, signer).render(
         vertices, body.faces.numpy(), camera, vertex_colors=colors).rgb
