@@ -286,3 +286,32 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
            .read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3] and "eval/dev_wer" in log[-1]
     assert log[0]["frame_ce"] > 0 and log[0]["ctc"] > 0
+
+
+def test_splicing_keeps_frames_labels_and_targets_consistent():
+    from signgen.training.tasks import recogniser as task
+
+    rng = np.random.default_rng(0)
+    inputs, targets, labels, positions = [], [], [], []
+    for clip in range(4):  # clip c signs glosses 10c+1 .. 10c+k, 3 stroke frames each
+        k = 3 + clip % 2
+        gloss = np.concatenate([[-1, -1]] + [[g] * 3 + [-1, -1] for g in range(k)])
+        positions.append(gloss)
+        targets.append([10 * clip + g + 1 for g in range(k)])
+        labels.append(task.frame_labels(gloss, targets[-1]))
+        # The "frames" carry the class of their gloss (0 on transitions).
+        inputs.append(torch.tensor([targets[-1][g] if g >= 0 else 0 for g in gloss]))
+    data = task.GlossClips(inputs, targets, labels, [0] * 4, plain=lambda x: x,
+                           augment=lambda x, rng: x, frame_gloss=positions,
+                           groups=["s0/ssl-a"] * 4)
+    spliced = 0
+    for epoch in range(20):
+        data.set_epoch(epoch)
+        item = data[int(rng.integers(4))]
+        frames = item["input"].tolist()
+        runs = [c for i, c in enumerate(frames) if c and (i == 0 or frames[i - 1] != c)]
+        assert runs == item["targets"].tolist()  # every sign's frames, in target order
+        known = item["frame_labels"] != task.IGNORE
+        assert torch.equal(item["frame_labels"][known], item["input"][known])
+        spliced += len(item["targets"]) not in (3, 4) or runs != targets[runs[0] // 10]
+    assert spliced > 0

@@ -25,6 +25,11 @@ drifts in colour and timing, and frames the signer slightly differently:
   - colour: brightness +-0.1, contrast 0.8-1.2, saturation 0.7-1.3, per-channel gain
     0.9-1.1; Gaussian blur (sigma 0.3-1.0) for 30 % of clips; pixel noise (sigma up to
     0.03) for 30 % of clips.
+  - gloss splicing (``SPLICE_PROBABILITY`` of the items): the clip is rebuilt from 2-3
+    runs of consecutive signs cut out of clips of the same signer and language, cut in
+    the middle of the transitions between signs. The test sets hold *novel* sentences;
+    without splicing the recogniser memorises the 1,600 training sentences (measured:
+    pose recogniser, train CTC 0.03 while dev WER stalled at 25 %).
 The pose recogniser's task (``pose_recogniser.py``) reuses the dataset, CTC loss and
 evaluation code here.
 """
@@ -57,6 +62,7 @@ from signgen.eval.recogniser import (
 
 DEV_SAMPLES = 100
 ALIGNMENT_WEIGHT = 1.0
+SPLICE_PROBABILITY = 0.6
 IGNORE = -100  # frame label that the cross-entropy skips
 
 
@@ -139,10 +145,18 @@ class GlossClips(Dataset):
     """
 
     def __init__(self, inputs: list, targets: list[list[int]], labels: list[torch.Tensor],
-                 languages: list[int], plain, augment=None, seed: int = 0) -> None:
+                 languages: list[int], plain, augment=None, seed: int = 0,
+                 frame_gloss: list[np.ndarray] | None = None,
+                 groups: list[str] | None = None) -> None:
         self.inputs, self.targets, self.labels = inputs, targets, labels
         self.languages = languages
         self.plain, self.augment, self.seed, self.epoch = plain, augment, seed, 0
+        # For splicing: per-frame gloss positions and clips grouped by signer + language.
+        self.frame_gloss = frame_gloss
+        self.by_group: dict[str, list[int]] = {}
+        for i, group in enumerate(groups or []):
+            self.by_group.setdefault(group, []).append(i)
+        self.groups = groups
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -150,15 +164,41 @@ class GlossClips(Dataset):
     def __len__(self) -> int:
         return len(self.inputs)
 
+    def _span(self, j: int, rng: np.random.Generator):
+        """A random run of consecutive signs of clip j: (input, labels, targets), cut in
+        the middle of the transitions around it."""
+        gloss = self.frame_gloss[j]
+        count = len(self.targets[j])
+        a = int(rng.integers(0, count))
+        b = int(rng.integers(a + 1, min(count, a + 3) + 1))
+        first = np.flatnonzero(gloss == a)[0]
+        last = np.flatnonzero(gloss == b - 1)[-1]
+        start = 0 if a == 0 else (np.flatnonzero(gloss == a - 1)[-1] + first + 1) // 2
+        end = len(gloss) if b == count else (last + np.flatnonzero(gloss == b)[0] + 1) // 2
+        labels = self.labels[j][start:end].clone()
+        labels[:1] = IGNORE  # the cut is a jump in motion: no frame label there
+        labels[-1:] = IGNORE
+        return self.inputs[j][start:end], labels, self.targets[j][a:b]
+
+    def _splice(self, index: int, rng: np.random.Generator):
+        pool = self.by_group[self.groups[index]]
+        parts = [self._span(index, rng)]
+        for _ in range(int(rng.integers(1, 3))):
+            parts.append(self._span(int(pool[rng.integers(len(pool))]), rng))
+        return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]),
+                [t for p in parts for t in p[2]])
+
     def __getitem__(self, index: int) -> dict:
-        x, labels = self.inputs[index], self.labels[index]
+        x, labels, targets = self.inputs[index], self.labels[index], self.targets[index]
         if self.augment is None:
             x = self.plain(x)
         else:
             rng = np.random.default_rng([self.seed, self.epoch, index])
+            if self.frame_gloss is not None and rng.random() < SPLICE_PROBABILITY:
+                x, labels, targets = self._splice(index, rng)
             keep = torch.from_numpy(_speed_indices(rng, len(x)))
             x, labels = self.augment(x[keep], rng), labels[keep]
-        return {"input": x, "targets": torch.tensor(self.targets[index], dtype=torch.long),
+        return {"input": x, "targets": torch.tensor(targets, dtype=torch.long),
                 "frame_labels": labels, "language": self.languages[index]}
 
 
@@ -235,15 +275,17 @@ class GlossTaskBase:
                             if dev_samples else [])
         self._dev_inputs = None
 
-    def _targets(self, samples: list[dict]) -> tuple[list[list[int]], list[torch.Tensor],
-                                                     list[int]]:
-        """CTC targets, frame labels and language indices of ``samples``."""
-        targets, labels = [], []
+    def _targets(self, samples: list[dict]):
+        """CTC targets, frame labels, language indices and per-frame gloss positions of
+        ``samples``."""
+        targets, labels, positions = [], [], []
         for sample in samples:
             targets.append(self.vocabulary.encode(sample["glosses"]))
             with np.load(self._folder(sample) / "motion.npz") as motion:
-                labels.append(frame_labels(motion["frame_gloss"], targets[-1]))
-        return targets, labels, [self.languages.index(s["language"]) for s in samples]
+                positions.append(motion["frame_gloss"].astype(np.int64))
+            labels.append(frame_labels(positions[-1], targets[-1]))
+        return (targets, labels, [self.languages.index(s["language"]) for s in samples],
+                positions)
 
     def _folder(self, sample: dict) -> Path:
         return self.root / "samples" / sample["sample_id"]
@@ -255,9 +297,10 @@ class GlossTaskBase:
         raise NotImplementedError
 
     def _dataset(self, plain, augment) -> GlossClips:
-        targets, labels, languages = self._targets(self.train_samples)
+        targets, labels, languages, positions = self._targets(self.train_samples)
+        groups = [f"{s['signer_id']}/{s['language']}" for s in self.train_samples]
         return GlossClips(self._load(self.train_samples), targets, labels, languages, plain,
-                          augment, seed=self.seed)
+                          augment, seed=self.seed, frame_gloss=positions, groups=groups)
 
     def collate(self, items: list[dict]) -> dict:
         return pad_batch(items)
