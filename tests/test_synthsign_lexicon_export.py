@@ -63,3 +63,11 @@ def test_pose_files_read_back_with_holistic_components(exported):
     # The face mesh is absent (masked), and confidence 0 means masked.
     face = pose.header.get_point_index("FACE_LANDMARKS", "0")
     assert (pose.body.confidence[:, 0, face:face + 478] == 0).all()
+
+
+def test_exporting_a_second_language_keeps_the_first(exported):
+    out, lexicon, signer = exported
+    export_lexicon(out, lexicon, signer, "ssl-a", fps=25, size=(128, 128), glosses=["HELLO"])
+    with open(out / "index.csv") as f:
+        languages = {r["signed_language"] for r in csv.DictReader(f)}
+    assert languages == {"ssl-a", "ssl-b"}

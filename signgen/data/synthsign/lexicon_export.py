@@ -123,7 +123,8 @@ def joints_to_pose(joints: np.ndarray, camera, fps: float) -> Pose:
 def export_lexicon(out_dir: str | os.PathLike, lexicon: Lexicon, signer: Signer,
                    language: str = "ssl-a", fps: float = 25.0, size: tuple[int, int] = (256, 256),
                    glosses: list[str] | None = None, seed: int = 0) -> Path:
-    """Write ``<out_dir>/<language>/<GLOSS>.pose`` (+ letters) and ``index.csv``."""
+    """Write ``<out_dir>/<language>/<GLOSS>.pose`` (+ letters) and add the language's
+    rows to ``<out_dir>/index.csv`` (rows of other languages already there are kept)."""
     from signgen.body import BodyModel
 
     out = Path(out_dir)
@@ -154,10 +155,14 @@ def export_lexicon(out_dir: str | os.PathLike, lexicon: Lexicon, signer: Signer,
             rows.append({"path": name, "spoken_language": "en", "signed_language": language,
                          "start": 0, "end": end_ms, "words": word, "glosses": gloss,
                          "priority": 0})
+    index = out / "index.csv"
+    if index.is_file():  # keep the other languages' rows: one folder serves them all
+        with open(index, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["signed_language"] != language] + rows
     tmp = out / "index.csv.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=INDEX_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(out / "index.csv")
+    tmp.replace(index)
     return out
