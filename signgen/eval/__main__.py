@@ -18,6 +18,7 @@ from pathlib import Path
 
 from signgen.cli import run_cli
 from signgen.config import DEFAULT_CONFIG, load_config
+from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat")
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser("score", help="score a system on a split")
     score.add_argument("--system", required=True, choices=SYSTEMS)
-    score.add_argument("--split", default="test_novel_sentences")
+    score.add_argument("--split", default="test_novel_sentences", choices=SPLITS)
     score.add_argument("--num", type=int, help="only the first N samples")
     score.add_argument("--lexicon-dir", help="isolated-sign export for lookup_concat")
     score.add_argument("--config", default=DEFAULT_CONFIG)
