@@ -97,7 +97,7 @@ class _Mesh:
     parts: list = field(default_factory=list)  # part name per vertex
     axis_points: list = field(default_factory=list)  # centre of the vertex's ring
     ring_of_joint: dict = field(default_factory=dict)  # joint -> global vertex ids
-    part_names: list = field(default_factory=list)
+    part_names: list = field(default_factory=list)  # one per add()
     count: int = 0
 
     def add(self, name, verts, faces, weights, regions, centres, rings=None):
@@ -113,6 +113,7 @@ class _Mesh:
         self.regions.append(np.asarray(regions, dtype=np.int64))
         self.axis_points.append(np.asarray(centres, dtype=np.float64))
         self.parts += [name] * len(verts)
+        self.part_names.append(name)
         for joint, ids in (rings or {}).items():
             self.ring_of_joint[joint] = np.asarray(ids) + self.count
         self.count += len(verts)
@@ -358,7 +359,7 @@ def _mirror(mesh: _Mesh) -> _Mesh:
     perm = [mirror_joint(j) for j in range(NUM_JOINTS)]
     flip = np.array([-1.0, 1.0, 1.0])
     for v, f, w, r, c, name in zip(mesh.vertices, mesh.faces, mesh.weights, mesh.regions,
-                                   mesh.axis_points, _part_names(mesh), strict=True):
+                                   mesh.axis_points, mesh.part_names, strict=True):
         first = f.min()
         w_m = np.zeros_like(w)
         w_m[:, perm] = w
@@ -367,21 +368,13 @@ def _mirror(mesh: _Mesh) -> _Mesh:
     return out
 
 
-def _part_names(mesh: _Mesh) -> list[str]:
-    names, start = [], 0
-    for v in mesh.vertices:
-        names.append(mesh.parts[start])
-        start += len(v)
-    return names
-
-
 def _merge(*meshes: _Mesh):
     """Concatenate meshes; returns arrays plus remapped rings and tip ids per mesh."""
     out, offsets, rings = _Mesh(), [], {}
     for m in meshes:
         offsets.append(out.count)
         for v, f, w, r, c, name in zip(m.vertices, m.faces, m.weights, m.regions,
-                                       m.axis_points, _part_names(m), strict=True):
+                                       m.axis_points, m.part_names, strict=True):
             out.add(name, v, f - f.min(), w, r, c)
         for j, ids in m.ring_of_joint.items():
             rings[j] = ids + offsets[-1]

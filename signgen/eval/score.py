@@ -56,10 +56,8 @@ class GroundTruth:
     background: tuple[float, float, float]
 
 
-def iter_ground_truth(root: Path, split: str, num: int | None) -> Iterator[GroundTruth]:
-    """The split's samples in manifest order (the first ``num`` of them)."""
-    from signgen.data.synthsign.dataset import read_video
-
+def split_samples(root: Path, split: str, num: int | None) -> list[dict]:
+    """Manifest entries of the split, in manifest order (the first ``num`` of them)."""
     manifest = root / "manifest.jsonl"
     if not manifest.is_file():
         raise SignGenError(f"{root} has no manifest.jsonl; generate SynthSign first")
@@ -67,8 +65,15 @@ def iter_ground_truth(root: Path, split: str, num: int | None) -> Iterator[Groun
                if s["split"] == split]
     if not samples:
         raise SignGenError(f"no finished {split!r} samples in {root}")
+    return samples[:num]
+
+
+def iter_ground_truth(root: Path, samples: list[dict]) -> Iterator[GroundTruth]:
+    """Ground truth of ``samples``, read one at a time (videos are not all held)."""
+    from signgen.data.synthsign.dataset import read_video
+
     signers = {s["signer_id"]: s for s in json.loads((root / "signers.json").read_text())}
-    for sample in samples[:num]:
+    for sample in samples:
         folder = root / "samples" / sample["sample_id"]
         with np.load(folder / "motion.npz") as motion:
             keypoints, visible = motion["keypoints"], motion["visible"]
@@ -135,8 +140,9 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     clip_embeddings, clip_signers = [], []
     notes: dict[str, str] = {}
     generate_seconds = 0.0
-    gts = list(iter_ground_truth(root, split, num))
-    for gt in tqdm(gts, desc=f"{system.name} on {split}", disable=not progress):
+    samples = split_samples(root, split, num)
+    for gt in tqdm(iter_ground_truth(root, samples), total=len(samples),
+                   desc=f"{system.name} on {split}", disable=not progress):
         t0 = time.perf_counter()
         out: SystemOutput = system.generate(gt)
         generate_seconds += time.perf_counter() - t0
@@ -166,7 +172,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
             dtw.append(metrics.dtw_mje(norm_gt[:, joints], norm_out[:, joints],
                                        gt.visible[:, joints], visible[:, joints]))
             jit.append(metrics.jitter(norm_out[:, joints], visible[:, joints]))
-    result = {"system": system.name, "split": split, "num_samples": len(gts)}
+    result = {"system": system.name, "split": split, "num_samples": len(samples)}
     if video_hyps:
         result["bt_wer"] = metrics.wer(refs, video_hyps)
         result["bt_bleu4"] = metrics.bleu4(refs, video_hyps)
@@ -195,7 +201,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     for key in RESULT_KEYS:
         result.setdefault(key, None)
     result["notes"] = notes
-    result["generate_seconds_per_sample"] = round(generate_seconds / max(len(gts), 1), 3)
+    result["generate_seconds_per_sample"] = round(generate_seconds / len(samples), 3)
     result["eval_seconds"] = round(time.perf_counter() - start, 1)
     result["evaluators"] = evaluators.versions
     return result

@@ -270,8 +270,9 @@ class MotionPlanner:
         def n_frames(seconds: float) -> int:
             return max(1, int(round(seconds * fps)))
 
-        emit(self._rest_track(rest, action, "right", n_frames(REST_HOLD_S)),
-             self._rest_track(rest, action, "left", n_frames(REST_HOLD_S)), -1, None)
+        hold_r = self._rest_track(rest, action, "right", n_frames(REST_HOLD_S))
+        hold_l = self._rest_track(rest, action, "left", n_frames(REST_HOLD_S))
+        emit(hold_r, hold_l, -1, None)
         prev_r, prev_l = rest_r, rest_l
         for g, _gloss, form, duration, within_word in strokes:
             dom, other = self._stroke(form, n_frames(duration), rest, style, rng)
@@ -290,11 +291,8 @@ class MotionPlanner:
             emit(dom, other, g, form)
             prev_r, prev_l = _last(dom), _last(other)
         n_back = n_frames(0.4 / speed)
-        end_r = self._rest_track(rest, action, "right", 1)
-        end_l = self._rest_track(rest, action, "left", 1)
-        emit(_blend(prev_r, end_r, n_back), _blend(prev_l, end_l, n_back), -1, None)
-        emit(self._rest_track(rest, action, "right", n_frames(REST_HOLD_S)),
-             self._rest_track(rest, action, "left", n_frames(REST_HOLD_S)), -1, None)
+        emit(_blend(prev_r, rest_r, n_back), _blend(prev_l, rest_l, n_back), -1, None)
+        emit(hold_r, hold_l, -1, None)
 
         right, left = _concat(frames_r), _concat(frames_l)
         frame_gloss_arr = np.asarray(frame_gloss)
@@ -330,8 +328,7 @@ class MotionPlanner:
                 if marker:
                     idx = np.flatnonzero(frame_gloss == g)
                     lo, hi = max(idx[0] - 2, 0), min(idx[-1] + 3, n)
-                    markers[lo:hi] = np.where(markers[lo:hi] == None, marker,  # noqa: E711
-                                              markers[lo:hi])
+                    markers[lo:hi] = [m if m else marker for m in markers[lo:hi]]
         for marker in {m for m in markers if m}:
             env = _envelope(markers == marker, self.fps)
             if marker == "head_shake":
@@ -434,4 +431,4 @@ def _envelope(active: np.ndarray, fps: float) -> np.ndarray:
     ramp = max(int(0.15 * fps), 1)
     x = active.astype(float)
     kernel = np.ones(2 * ramp + 1) / (2 * ramp + 1)
-    return np.clip(np.convolve(x, kernel, mode="same") * 1.0, 0, 1)
+    return np.clip(np.convolve(x, kernel, mode="same"), 0, 1)
