@@ -3,6 +3,10 @@
 A checkpoint is ``<run>/checkpoints/step-<N>/`` holding ``accelerator.save_state``
 files plus ``COMPLETE`` (JSON: step, time). Only folders with the marker are ever
 loaded; temporary folders left by a killed process are removed on the next start.
+
+With several processes (one machine, shared disk) every process writes into the same
+temporary folder (accelerate saves one RNG state per process, the rest once); the main
+process alone creates, marks, publishes and rotates folders, between barriers.
 """
 
 from __future__ import annotations
@@ -40,21 +44,29 @@ def remove_partial(run_dir: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, step: int, write: Callable[[Path], None],
-                    keep: int = 2) -> Path:
+                    keep: int = 2, is_main: bool = True,
+                    barrier: Callable[[], None] = lambda: None) -> Path:
     """Write a checkpoint with ``write(folder)``, mark and publish it, keep the newest
-    ``keep`` complete ones."""
+    ``keep`` complete ones.
+
+    Collective when several processes train: all call it, all run ``write``; only the
+    one with ``is_main`` touches folders; ``barrier`` waits for every process."""
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{PREFIX}{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    (tmp / MARKER).write_text(json.dumps({"step": step, "time": time.time()}) + "\n")
     final = root / f"{PREFIX}{step}"
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    for _, old in complete_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    if is_main:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    barrier()
+    write(tmp)
+    barrier()
+    if is_main:
+        (tmp / MARKER).write_text(json.dumps({"step": step, "time": time.time()}) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        for _, old in complete_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 

@@ -1,33 +1,45 @@
 """The one training loop (accelerate) every trained part of signgen goes through.
 
 A part supplies a ``TrainingTask``: how to build its model, its dataset and collate
-function, its loss, optionally an evaluation, and how to export the trained model.
-The loop owns everything else: seeding, device and mixed precision, the optimiser and
-learning-rate schedule, gradient clipping and accumulation, progress bar, metrics
-log (``metrics.jsonl``), crash-safe checkpoints with resume, and the final export
+function, its loss, optionally an evaluation, and how to export the trained model;
+optionally which parameters train (``trainable_parameters``) and an EMA decay
+(``ema_decay``). The loop owns everything else: seeding, device and mixed precision,
+the optimiser and learning-rate schedule, gradient clipping and accumulation, an
+exponential moving average of the weights, divergence checks, progress bar, metrics
+log (``metrics.jsonl``), crash-safe checkpoints with exact resume, and the final export
 (``<run>/model/``, written atomically, with ``training.json`` beside it).
+
+Several processes (``torchrun --nproc_per_node N``; on CPU with ``ACCELERATE_USE_CPU=1``)
+train one model with DDP. The loop shards the data itself rather than through
+``accelerator.prepare(dataloader)``: each global batch is ``N * batch_size``
+consecutive items of the epoch's seeded permutation and process ``r`` takes the
+``r``-th slice, so processes see disjoint data, ``train.batch_size`` is per process and
+``max_steps`` counts optimiser steps whatever ``N`` is. Only the main process
+evaluates, logs and exports; all write checkpoints together.
 
 Run folder::
 
-    <run>/checkpoints/step-<N>/   accelerator.save_state + COMPLETE marker (newest kept)
+    <run>/checkpoints/step-<N>/   accelerator.save_state (+ EMA) + COMPLETE marker
     <run>/metrics.jsonl           one JSON line per log / eval step
     <run>/model/                  the exported model (save_pretrained) + training.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from signgen.config.schema import TrainConfig
+from signgen.errors import ConfigError, SignGenError
 from signgen.training.checkpoints import (
     latest_checkpoint,
     publish_folder,
@@ -35,9 +47,23 @@ from signgen.training.checkpoints import (
     save_checkpoint,
 )
 
+EMA_STATE = "custom_checkpoint_0.pkl"  # accelerate's name for the first registered object
+
+
+class TrainingDivergedError(SignGenError):
+    """The loss or the gradients became NaN/inf; nothing was saved for that step."""
+
+
+_NOTHING_SAVED = ("Nothing was saved for this step; the last complete checkpoint is intact "
+                  "and a rerun resumes from it")
+
 
 class TrainingTask(Protocol):
-    """What a trainable part provides to ``run_training``."""
+    """What a trainable part provides to ``run_training``.
+
+    Optional: ``trainable_parameters(model) -> Iterable[Parameter]`` (the rest of the
+    model is frozen; default: every parameter with ``requires_grad``) and an attribute
+    ``ema_decay: float`` (default for ``run_training``'s argument)."""
 
     def build_model(self) -> torch.nn.Module: ...
 
@@ -50,7 +76,8 @@ class TrainingTask(Protocol):
         ...
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
-        """Validation numbers (may return {}); called with the unwrapped model in eval mode."""
+        """Validation numbers (may return {}); called on the main process with the
+        unwrapped model (EMA weights if any) in eval mode."""
         ...
 
     def export(self, model: torch.nn.Module, folder: Path) -> None:
@@ -68,56 +95,115 @@ def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _batches(dataset: Dataset, collate, cfg: TrainConfig, seed: int, start_epoch: int):
-    """Endless batches; each epoch's order is seeded by (seed, epoch)."""
+def _batches(dataset: Dataset, collate, cfg: TrainConfig, seed: int, first: int,
+             rank: int = 0, world: int = 1) -> Iterator[tuple[str, Any]]:
+    """Endless ``(where, batch)`` for process ``rank`` of ``world``, starting at global
+    batch ``first`` (so a resumed run continues exactly where its checkpoint stopped).
+    Each epoch's order is a permutation seeded by (seed, epoch)."""
+    size = cfg.batch_size * world
+    per_epoch = len(dataset) // size
+    if per_epoch == 0:
+        raise ConfigError(f"the training set ({len(dataset)} items) is smaller than one "
+                          f"batch ({cfg.batch_size} x {world} processes); lower train.batch_size")
+    start_epoch, skip = divmod(first, per_epoch)
     for epoch in itertools.count(start_epoch):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size,
-                            sampler=RandomSampler(dataset, generator=generator),
-                            collate_fn=collate, num_workers=cfg.num_workers, drop_last=True,
-                            persistent_workers=False)
-        yielded = False
-        for batch in loader:
-            yielded = True
-            yield batch
-        if not yielded:
-            raise ValueError(f"the training set ({len(dataset)} items) is smaller than one "
-                             f"batch ({cfg.batch_size}); lower train.batch_size")
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        chunks = [order[i * size + rank * cfg.batch_size:][:cfg.batch_size]
+                  for i in range(skip, per_epoch)]
+        loader = DataLoader(dataset, batch_sampler=chunks, collate_fn=collate,
+                            num_workers=cfg.num_workers)
+        for index, (items, batch) in enumerate(zip(chunks, loader, strict=True), start=skip):
+            yield f"epoch {epoch} batch {index}, dataset items {items}", batch
+        skip = 0
+
+
+def _trainable(task: TrainingTask, model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters the optimiser, clipping and EMA see; the rest is frozen so
+    backward skips it (and DDP does not wait for its gradients)."""
+    if not hasattr(task, "trainable_parameters"):
+        chosen = [p for p in model.parameters() if p.requires_grad]
+    else:
+        chosen = list({id(p): p for p in task.trainable_parameters(model)}.values())
+        owned = {id(p) for p in model.parameters()}
+        if not all(id(p) in owned for p in chosen):
+            raise ValueError("trainable_parameters returned parameters that are not the model's")
+        keep = {id(p) for p in chosen}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in keep)
+    if not chosen:
+        raise ValueError("the model has no trainable parameters")
+    return chosen
+
+
+def _make_ema(decay: float | None, params: list[torch.nn.Parameter]):
+    if not decay:  # None, or 0: an average that is the raw weights
+        return None
+    if not 0.0 < decay < 1.0:
+        raise ConfigError(f"ema_decay must lie in [0, 1), got {decay}")
+    from diffusers.training_utils import EMAModel
+
+    # diffusers' EMAModel ramps the decay up: update 0 copies the weights, update n >= 1
+    # uses min(ema_decay, (1 + n) / (10 + n)), so the random initialisation fades fast.
+    return EMAModel(params, decay=float(decay), foreach=True)
 
 
 def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed: int,
                  device: str = "auto", metadata: dict | None = None,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, ema_decay: float | None = None) -> Path:
     """Train ``task`` to ``cfg.max_steps`` (resuming from the newest complete checkpoint
-    in ``run_dir``) and export it; returns the exported model folder."""
+    in ``run_dir``) and export it; returns the exported model folder.
+
+    ``ema_decay`` (default: ``task.ema_decay`` if present, else no EMA) keeps an
+    exponential moving average of the trainable parameters, updated after every
+    optimiser step and checkpointed; evaluation and the export use it. Raises
+    ``TrainingDivergedError`` (naming step and batch) on a non-finite loss or gradient
+    norm, before that step changes any weight or checkpoint."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_partial(run_dir)
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    # The schedule is stepped by hand once per optimiser step: accelerate would step it
+    # once per process, assuming a dataloader it shortened by the number of processes.
     accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
-                              gradient_accumulation_steps=cfg.grad_accumulation)
-    set_seed(seed)
+                              gradient_accumulation_steps=cfg.grad_accumulation,
+                              step_scheduler_with_optimizer=False)
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_partial(run_dir)
+    accelerator.wait_for_everyone()
+    set_seed(seed)  # every process builds the same model
     model = task.build_model()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
-                                  weight_decay=cfg.weight_decay)
+    params = _trainable(task, model)
+    optimiser = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, _lr_lambda(cfg.warmup_steps, cfg.max_steps))
     model, optimiser, scheduler = accelerator.prepare(model, optimiser, scheduler)
+    if accelerator.process_index > 0:
+        set_seed(seed, device_specific=True)  # own noise per process; rank 0 = 1-process run
+    decay = ema_decay if ema_decay is not None else getattr(task, "ema_decay", None)
+    ema = _make_ema(decay, params)  # after prepare: the copies live on the model's device
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
     step = 0
     found = latest_checkpoint(run_dir)
     if found is not None:
         step, folder = found
+        if (folder / EMA_STATE).is_file() != (ema is not None):
+            raise ConfigError(f"{folder} was saved {'with' if ema is None else 'without'} an "
+                              f"EMA; resume with the same ema_decay setting or a new run folder")
         accelerator.load_state(str(folder))
+        if ema is not None:
+            ema.to(accelerator.device)  # accelerate loads registered objects onto the CPU
+            ema.decay = float(decay)  # the requested decay wins over the saved one
         accelerator.print(f"resumed from {folder} (step {step})")
-    dataset = task.train_dataset()
-    # A resumed run starts a fresh, deterministic epoch order seeded by the resume step.
-    batches = _batches(dataset, task.collate, cfg, seed, start_epoch=step)
+    batches = _batches(task.train_dataset(), task.collate, cfg, seed,
+                       first=step * cfg.grad_accumulation,
+                       rank=accelerator.process_index, world=accelerator.num_processes)
     log_path = run_dir / "metrics.jsonl"
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step",
                disable=not (progress and accelerator.is_main_process))
@@ -125,36 +211,44 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     model.train()
     while step < cfg.max_steps:
         for _ in range(cfg.grad_accumulation):
-            batch = next(batches)
+            where, batch = next(batches)
             with accelerator.accumulate(model):
                 loss, extra = task.loss(model, batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+                mean_loss = _finite_mean(accelerator, loss, step + 1, batch, where)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    norm = accelerator.clip_grad_norm_(params, cfg.grad_clip)
+                    # fp16 overflows are normal: the grad scaler skips those steps.
+                    if (cfg.mixed_precision != "fp16" and norm is not None
+                            and not torch.isfinite(norm)):
+                        raise TrainingDivergedError(
+                            f"training diverged at step {step + 1}: gradient norm "
+                            f"{norm.item()}. {_NOTHING_SAVED}")
                 optimiser.step()
-                scheduler.step()
                 optimiser.zero_grad(set_to_none=True)
+        scheduler.step()
+        if ema is not None:
+            ema.step(params)
         step += 1
         bar.update()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        bar.set_postfix(loss=f"{mean_loss:.4f}")
         record = None
         if step % cfg.log_every == 0 or step == cfg.max_steps:
-            record = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
+            record = {"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
                       "seconds": round(time.perf_counter() - start, 2), **extra}
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            evals = _evaluate(task, accelerator.unwrap_model(model))
+        if accelerator.is_main_process and (step % cfg.eval_every == 0
+                                            or step == cfg.max_steps):
+            with _averaged(ema, params):
+                evals = _evaluate(task, accelerator.unwrap_model(model))
             record = {**(record or {"step": step}), **{f"eval/{k}": v for k, v in evals.items()}}
         if record is not None and accelerator.is_main_process:
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
         # The final step is saved too, so raising max_steps later continues from here.
         if step % cfg.save_every == 0 or step == cfg.max_steps:
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                save_checkpoint(run_dir, step, lambda d: accelerator.save_state(str(d)),
-                                keep=cfg.keep_checkpoints)
+            save_checkpoint(run_dir, step, lambda d: accelerator.save_state(str(d)),
+                            keep=cfg.keep_checkpoints, is_main=accelerator.is_main_process,
+                            barrier=accelerator.wait_for_everyone)
     bar.close()
     accelerator.wait_for_everyone()
     final = run_dir / "model"
@@ -162,14 +256,57 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
         unwrapped = accelerator.unwrap_model(model)
 
         def write(folder: Path) -> None:
-            task.export(unwrapped, folder)
+            with _averaged(ema, params):
+                task.export(unwrapped, folder)
             info = {"steps": step, "seed": seed, "eval": evals,
+                    "processes": accelerator.num_processes, "ema_decay": decay,
                     "train_seconds_this_run": round(time.perf_counter() - start, 1),
                     **(metadata or {})}
             (folder / "training.json").write_text(json.dumps(info, indent=2) + "\n")
 
         publish_folder(final, write)
+    accelerator.wait_for_everyone()  # every process returns once the export exists
     return final
+
+
+def _finite_mean(accelerator, loss: torch.Tensor, step: int, batch: Any, where: str) -> float:
+    """Mean loss over the processes; raises on every process together if any loss is
+    NaN/inf (before backward, so no weight, EMA or checkpoint sees it)."""
+    losses = accelerator.gather(loss.detach().float().reshape(1))
+    if bool(torch.isfinite(losses).all()):
+        return losses.mean().item()
+    from accelerate.utils import gather_object
+
+    mine = [] if torch.isfinite(loss) else [f"loss {loss.item()} on {_describe(batch, where)}"]
+    if accelerator.num_processes > 1:
+        mine = [f"process {accelerator.process_index}: {m}" for m in mine]
+    raise TrainingDivergedError(f"training diverged at step {step}: "
+                                f"{'; '.join(gather_object(mine))}. {_NOTHING_SAVED}")
+
+
+def _describe(batch: Any, where: str) -> str:
+    """Which samples a batch holds: its ``sample_ids`` / ``sample_id`` if it has them."""
+    if isinstance(batch, dict):
+        for key in ("sample_ids", "sample_id"):
+            if key in batch:
+                ids = batch[key]
+                ids = ids.tolist() if torch.is_tensor(ids) else ids
+                return f"{key} {[ids] if isinstance(ids, str) else list(ids)} ({where})"
+    return where
+
+
+@contextlib.contextmanager
+def _averaged(ema, params: list[torch.nn.Parameter]):
+    """Swap the EMA weights in for the block, then the raw training weights back."""
+    if ema is None:
+        yield
+        return
+    ema.store(params)
+    ema.copy_to(params)
+    try:
+        yield
+    finally:
+        ema.restore(params)
 
 
 def _evaluate(task: TrainingTask, model: torch.nn.Module) -> dict[str, float]:
