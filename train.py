@@ -21,17 +21,22 @@ from signgen.config import DEFAULT_CONFIG, SignGenConfig, config_hash, config_to
 TASKS = {
     "recogniser": "signgen.training.tasks.recogniser",
     "pose_recogniser": "signgen.training.tasks.pose_recogniser",
+    "video_pose_recogniser": "signgen.training.tasks.video_pose_recogniser",
     "keypoints": "signgen.training.tasks.keypoints",
     "identity": "signgen.training.tasks.identity",
+    "vae": "signgen.training.tasks.vae",
+    "video_frames": "signgen.training.tasks.video_frames",
+    "video_temporal": "signgen.training.tasks.video_temporal",
 }
+# Stages that run others in order (each resumes on its own).
+SEQUENCES = {"video": ("video_frames", "video_temporal")}
 # Evaluators are shipped: their exported model is also copied to eval.weights_dir/<stage>.
-EVALUATORS = ("recogniser", "pose_recogniser", "keypoints", "identity")
+EVALUATORS = ("recogniser", "pose_recogniser", "video_pose_recogniser", "keypoints", "identity")
 NOT_BUILT = {
-    "video": "the sign video diffusion model (issue #5)",
     "fsq": "the FSQ multi-condition autoencoder (issue #6)",
     "translator": "the text-to-token translator (issue #7)",
 }
-STAGES = sorted([*TASKS, *NOT_BUILT])
+STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +57,10 @@ def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = Tru
 
     if stage in NOT_BUILT:
         raise NotBuiltYetError(f"training {NOT_BUILT[stage]} is not built yet")
+    if stage in SEQUENCES:
+        for part in SEQUENCES[stage]:
+            model_dir = main(cfg, part, command=command, progress=progress)
+        return model_dir
     module = importlib.import_module(TASKS[stage])
     run_dir = Path(cfg.experiment.output_dir) / stage
     metadata = {"stage": stage, "command": command, "config_hash": config_hash(cfg),
@@ -59,7 +68,9 @@ def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = Tru
     model_dir = run_training(module.build_task(cfg), module.train_config(cfg), run_dir,
                              seed=cfg.experiment.seed, device=cfg.experiment.device,
                              metadata=metadata, progress=progress)
-    if stage in EVALUATORS:
+    from accelerate import PartialState
+
+    if stage in EVALUATORS and PartialState().is_main_process:
         target = Path(cfg.eval.weights_dir) / stage
         tmp = target.with_name(f".tmp-{stage}")
         shutil.rmtree(tmp, ignore_errors=True)

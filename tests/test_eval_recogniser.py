@@ -2,6 +2,7 @@
 training, the recognise functions and the training tasks on a tiny generated dataset."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,10 +268,16 @@ TRAIN = ["max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1", "eval_e
          "save_every=2"]
 
 
-@pytest.mark.parametrize("stage", ["recogniser", "pose_recogniser"])
+@pytest.mark.parametrize("stage", ["recogniser", "pose_recogniser", "video_pose_recogniser"])
 def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, tmp_path):
     import train
+    from signgen.eval.keypoints import KeypointEstimator
 
+    if stage == "video_pose_recogniser":  # reads keypoints the shipped estimator finds
+        estimator = KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4)
+        with torch.no_grad():  # untrained, but sure that every point is visible
+            estimator.visibility[-1].bias.fill_(10.0)
+        estimator.save_pretrained(tmp_path / "weights" / "keypoints")
     overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"eval.weights_dir={tmp_path}/weights",
                  *(f"eval.{stage}.model.{kv}" for kv in MODEL),
@@ -286,6 +293,30 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
            .read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3] and "eval/dev_wer" in log[-1]
     assert log[0]["frame_ce"] > 0 and log[0]["ctc"] > 0
+    if stage == "video_pose_recogniser":
+        from signgen.training.tasks.video_pose_recogniser import weights_hash
+
+        estimator = weights_hash(tmp_path / "weights" / "keypoints")
+        info = json.loads((folder / "dataset.json").read_text())
+        assert info["keypoint_estimator_hash"] == estimator
+        cache = tiny_overrides[-1].split("=", 1)[1] + f"/synthsign/cache/keypoints-{estimator}"
+        assert len(list(Path(cache).glob("*.npz"))) == 4  # 3 train + 1 dev clips, cached
+
+
+def test_video_pose_recogniser_needs_the_keypoint_estimator(tiny_overrides, tmp_path):
+    import train
+    from signgen.eval.keypoints import KeypointEstimator
+
+    cfg = load_config("tiny", [*tiny_overrides, f"eval.weights_dir={tmp_path}/weights",
+                               f"experiment.output_dir={tmp_path}/out"])
+    with pytest.raises(SignGenError, match="python train.py --stage keypoints"):
+        train.main(cfg, "video_pose_recogniser", progress=False)
+    estimator = KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4)
+    with torch.no_grad():  # sees nothing
+        estimator.visibility[-1].bias.fill_(-10.0)
+    estimator.save_pretrained(tmp_path / "weights" / "keypoints")
+    with pytest.raises(SignGenError, match="finds no shoulders in any train video"):
+        train.main(cfg, "video_pose_recogniser", progress=False)
 
 
 def test_splicing_keeps_frames_labels_and_targets_consistent():

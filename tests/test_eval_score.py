@@ -34,6 +34,7 @@ def setup(tiny_overrides, tiny_data_root, tmp_path_factory):
     VideoGlossRecogniser(input_size=16, channels=[8, 8], **small).save_pretrained(
         weights / "recogniser")
     PoseGlossRecogniser(**small).save_pretrained(weights / "pose_recogniser")
+    PoseGlossRecogniser(**small).save_pretrained(weights / "video_pose_recogniser")
     KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4).save_pretrained(
         weights / "keypoints")
     IdentityEncoder(input_size=16, channels=(8, 8), embedding_dim=8,
@@ -51,7 +52,7 @@ def test_ground_truth_scores_every_metric(setup, tmp_path):
     assert result["dtw_mje"] == pytest.approx(0.0, abs=1e-9)
     assert result["psnr"] is None and "psnr" in result["notes"]  # identical frames: inf
     assert 0.0 <= result["identity_top1"] <= 1.0 and 0.0 <= result["pck"] <= 1.0
-    assert result["bt_wer"] >= 0 and result["pose_bt_wer"] >= 0
+    assert result["bt_wer"] >= 0 and result["pose_bt_wer"] >= 0 and result["cnn_bt_wer"] >= 0
     path = write_result(result, tmp_path)
     assert json.loads(path.read_text())["system"] == "ground_truth"
     assert "| ground_truth | test_unseen_signers |" in markdown_table([result])

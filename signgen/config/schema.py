@@ -215,6 +215,9 @@ class EvalConfig:
     weights_dir: str = "${oc.env:SIGNGEN_ASSETS,./assets}/evaluators"
     recogniser: RecogniserSection = field(default_factory=RecogniserSection)
     pose_recogniser: RecogniserSection = field(default_factory=RecogniserSection)
+    # The video back-translation path: the keypoint estimator, then a pose recogniser
+    # trained on the estimator's keypoints of the ground-truth train videos.
+    video_pose_recogniser: RecogniserSection = field(default_factory=RecogniserSection)
     keypoints: KeypointSection = field(default_factory=KeypointSection)
     identity: IdentitySection = field(default_factory=IdentitySection)
     # LPIPS ('alex'): a torchvision-format AlexNet state dict and the LPIPS lin layers.
@@ -222,6 +225,117 @@ class EvalConfig:
     lpips_lin_weights: Optional[str] = None
     i3d_weights: Optional[str] = None  # pytorch-i3d rgb_imagenet.pt, for FVD
     pck_threshold: float = field(default=0.05, metadata={"min": 0.0})
+
+
+@dataclass
+class VAEModelConfig:
+    """Latent autoencoder of the video model (``diffusers.AutoencoderKL``).
+
+    ``pretrained_path``: a local diffusers AutoencoderKL folder (full scale: sd-vae-ft-mse),
+    used frozen; None trains the small VAE below on the dataset's frames
+    (``python train.py --stage vae``). The spatial factor is 2**(len(block_out_channels)-1)."""
+
+    pretrained_path: Optional[str] = None
+    block_out_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    layers_per_block: int = positive(1)
+    latent_channels: int = positive(4)
+    norm_num_groups: int = positive(16)
+    mid_block_attention: bool = True  # self-attention at the lowest resolution
+    # Training settings of the small VAE (not constructor arguments):
+    kl_weight: float = field(default=1.0e-6, metadata={"min": 0.0})
+    # Train on random square crops of this size (None: whole frames). The VAE is fully
+    # convolutional (without mid-block attention), so crops cut the cost per step.
+    train_crop: Optional[int] = None
+
+
+@dataclass
+class ConditionEncoderModelConfig:
+    """Multi-condition encoder (``signgen.models.condition_encoder``): one conv branch per
+    condition, a learned per-pixel gate, an embedding map at the latent resolution.
+    ``block_out_channels`` must downsample by the VAE factor (len = VAE's len)."""
+
+    conditions: List[str] = field(default_factory=lambda: ["pose_map", "hand_render"])
+    block_out_channels: List[int] = field(default_factory=lambda: [16, 32, 64])
+    embedding_channels: int = positive(32)
+    # Training: each condition is dropped independently with this probability.
+    condition_dropout: float = field(default=0.15, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass
+class ReferenceEncoderModelConfig:
+    """Reference-image encoder (``signgen.models.reference_encoder``): the signer's image
+    -> a grid of identity tokens the denoiser cross-attends to, computed once per video."""
+
+    block_out_channels: List[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    # Training: the reference is replaced by the learned null tokens with this probability
+    # (classifier-free guidance on identity).
+    reference_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass
+class DenoiserModelConfig:
+    """The latent denoiser: ``UNet2DConditionModel`` (phase 1), lifted to
+    ``UNetMotionModel`` with a ``MotionAdapter`` (phase 2).
+
+    ``pretrained_path`` / ``motion_adapter_path``: local diffusers folders (full scale:
+    SD-1.5 ``unet`` and AnimateDiff motion modules); None builds the small UNet below."""
+
+    pretrained_path: Optional[str] = None
+    motion_adapter_path: Optional[str] = None
+    block_out_channels: List[int] = field(default_factory=lambda: [32, 64, 128])
+    layers_per_block: int = positive(1)
+    # Number of attention heads per block (diffusers' ``attention_head_dim`` in UNet2D).
+    attention_heads: int = positive(2)
+    cross_attention_dim: int = positive(128)
+    motion_num_attention_heads: int = positive(2)
+    motion_max_seq_length: int = positive(32)
+    prediction_type: str = choice("epsilon", "epsilon", "v_prediction")
+    num_train_timesteps: int = positive(1000)
+
+
+@dataclass
+class VideoSamplingConfig:
+    """Inference defaults of the video pipeline."""
+
+    scheduler: str = choice("dpmsolver++", "ddim", "dpmsolver++", "euler")
+    num_inference_steps: int = positive(20)
+    guidance_scale: float = field(default=1.0, metadata={"min": 0.0})
+    window: int = positive(16)  # frames denoised together by the temporal layers
+    overlap: int = non_negative(4)  # frames shared by consecutive windows
+
+
+@dataclass
+class VideoConfig:
+    """Stage I, the sign video diffusion model (``python train.py --stage vae|video``)."""
+
+    vae: VAEModelConfig = field(default_factory=VAEModelConfig)
+    condition_encoder: ConditionEncoderModelConfig = field(
+        default_factory=ConditionEncoderModelConfig)
+    reference_encoder: ReferenceEncoderModelConfig = field(
+        default_factory=ReferenceEncoderModelConfig)
+    denoiser: DenoiserModelConfig = field(default_factory=DenoiserModelConfig)
+    sampling: VideoSamplingConfig = field(default_factory=VideoSamplingConfig)
+    clip_length: int = positive(8)  # frames per training clip in phase 2
+    # EMA of the trained weights (exported and evaluated); 0 turns it off.
+    ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 0.99999})
+    vae_train: TrainConfig = field(default_factory=TrainConfig)
+    phase1_train: TrainConfig = field(default_factory=TrainConfig)  # single frames, all parts
+    phase2_train: TrainConfig = field(default_factory=TrainConfig)  # clips, temporal layers
+
+    def check(self) -> list[str]:
+        """Problems that involve several keys (empty when consistent)."""
+        problems = []
+        if (self.vae.pretrained_path is None and self.condition_encoder.block_out_channels
+                and len(self.condition_encoder.block_out_channels)
+                != len(self.vae.block_out_channels)):
+            problems.append("video.condition_encoder.block_out_channels must have as many "
+                            "stages as video.vae.block_out_channels (same downsampling)")
+        if self.sampling.overlap >= self.sampling.window:
+            problems.append(f"video.sampling.overlap ({self.sampling.overlap}) must be "
+                            f"smaller than video.sampling.window ({self.sampling.window})")
+        if self.clip_length > self.denoiser.motion_max_seq_length:
+            problems.append("video.clip_length exceeds video.denoiser.motion_max_seq_length")
+        return problems
 
 
 @dataclass
@@ -235,3 +349,4 @@ class SignGenConfig:
     data: DataConfig = field(default_factory=DataConfig)
     synthsign: SynthSignConfig = field(default_factory=SynthSignConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)

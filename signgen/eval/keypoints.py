@@ -33,6 +33,8 @@ from torch import nn
 from signgen.errors import InvalidInputError
 
 NUM_COCO_WHOLEBODY = 133
+# An estimated keypoint counts as visible above this confidence.
+VISIBLE_CONFIDENCE = 0.5
 
 
 @dataclass

@@ -3,8 +3,11 @@
 A *system* turns a test sample (its text, glosses, language, signer) into a video
 and/or 2D keypoints. The same evaluators judge every system:
 
-- back-translation: the video recogniser on videos (``bt_wer``, ``bt_bleu4``) and the
-  pose recogniser on keypoints (``pose_bt_wer``, ``pose_bt_bleu4``);
+- back-translation of videos (``bt_wer``, ``bt_bleu4``): the keypoint estimator, then the
+  video pose recogniser trained on the estimator's keypoints of ground-truth train videos;
+  the end-to-end CNN video recogniser gives a second opinion (``cnn_bt_wer``,
+  ``cnn_bt_bleu4``); back-translation of keypoint output (``pose_bt_wer``,
+  ``pose_bt_bleu4``): the pose recogniser trained on exact keypoints;
 - ``dtw_mje``: DTW mean joint error between the system's keypoints and the ground
   truth's, on ``metrics.DTW_JOINTS`` after shoulder normalisation (so in shoulder
   widths); a video system's keypoints come from the keypoint estimator;
@@ -30,9 +33,9 @@ import numpy as np
 from signgen.errors import SignGenError
 from signgen.eval import metrics
 
-RESULT_KEYS = ("system", "split", "num_samples", "bt_wer", "bt_bleu4", "pose_bt_wer",
-               "pose_bt_bleu4", "dtw_mje", "pck", "identity_top1", "ssim", "ssim_masked",
-               "psnr", "jitter")
+RESULT_KEYS = ("system", "split", "num_samples", "bt_wer", "bt_bleu4", "cnn_bt_wer",
+               "pose_bt_wer", "pose_bt_bleu4", "dtw_mje", "pck", "identity_top1", "ssim",
+               "ssim_masked", "psnr", "jitter")
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Evaluators:
 
     recogniser: object
     pose_recogniser: object
+    video_pose_recogniser: object
     keypoints: object
     identity: object
     versions: dict = field(default_factory=dict)
@@ -105,6 +109,7 @@ class Evaluators:
 
         weights_dir = Path(weights_dir)
         classes = {"recogniser": VideoGlossRecogniser, "pose_recogniser": PoseGlossRecogniser,
+                   "video_pose_recogniser": PoseGlossRecogniser,
                    "keypoints": KeypointEstimator, "identity": IdentityEncoder}
         loaded, versions = {}, {}
         for name, cls_ in classes.items():
@@ -131,11 +136,11 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     from tqdm import tqdm
 
     from signgen.eval.identity import embed_clip, embed_frames, retrieval_top1
-    from signgen.eval.keypoints import estimate_keypoints
+    from signgen.eval.keypoints import VISIBLE_CONFIDENCE, estimate_keypoints
     from signgen.eval.recogniser import recognise, recognise_poses
 
     start = time.perf_counter()
-    refs, video_hyps, pose_hyps = [], [], []
+    refs, video_hyps, cnn_hyps, pose_hyps = [], [], [], []
     dtw, pck_values, jit, ssims, ssims_m, psnrs = [], [], [], [], [], []
     clip_embeddings, clip_signers = [], []
     notes: dict[str, str] = {}
@@ -150,10 +155,12 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
         refs.append(list(gt.sample["glosses"]))
         keypoints, visible = out.keypoints, out.visible
         if out.video is not None:
-            video_hyps.append(recognise(evaluators.recogniser, [out.video], [language])[0])
+            cnn_hyps.append(recognise(evaluators.recogniser, [out.video], [language])[0])
             estimated, confidence = estimate_keypoints(evaluators.keypoints, out.video)
+            video_hyps.append(recognise_poses(evaluators.video_pose_recogniser, [estimated],
+                                              [confidence > VISIBLE_CONFIDENCE], [language])[0])
             if keypoints is None:
-                keypoints, visible = estimated, confidence > 0.5
+                keypoints, visible = estimated, confidence > VISIBLE_CONFIDENCE
             if out.frame_aligned:
                 pck_values.append(metrics.pck(gt.keypoints, estimated, gt.visible))
                 mask = silhouette(gt.video, gt.background)
@@ -176,8 +183,10 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     if video_hyps:
         result["bt_wer"] = metrics.wer(refs, video_hyps)
         result["bt_bleu4"] = metrics.bleu4(refs, video_hyps)
+        result["cnn_bt_wer"] = metrics.wer(refs, cnn_hyps)
+        result["cnn_bt_bleu4"] = metrics.bleu4(refs, cnn_hyps)
     else:
-        notes["bt_wer"] = "system produces no video"
+        notes["bt_wer"] = notes["cnn_bt_wer"] = "system produces no video"
     if pose_hyps:
         result["pose_bt_wer"] = metrics.wer(refs, pose_hyps)
         result["pose_bt_bleu4"] = metrics.bleu4(refs, pose_hyps)

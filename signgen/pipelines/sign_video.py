@@ -1,0 +1,291 @@
+"""Stage I inference: reference image + per-frame conditions -> signing video.
+
+``SignVideoPipeline`` is a diffusers ``DiffusionPipeline`` (``save_pretrained`` writes
+``model_index.json`` and one folder per component; ``from_pretrained`` reads it back):
+
+    vae                AutoencoderKL: frames (N,3,H,W) in [-1,1] <-> latents (N,c,H/f,W/f)
+    condition_encoder  MultiConditionEncoder: pose map + hand render -> embedding map
+                       (T,E,H/f,W/f) -> zero-initialised residual added to conv_in's output
+    reference_encoder  ReferenceEncoder: the signer's image -> identity tokens (1,L,D),
+                       cross-attended by the denoiser; computed once per video
+    unet               UNet2DConditionModel (frames independent) or UNetMotionModel
+                       (temporal layers over windows of frames)
+    scheduler          any diffusers scheduler (DDIM, DPM-Solver++, Euler, ...)
+
+Long videos are denoised in sliding windows of ``window`` frames that overlap by
+``overlap`` frames; at every step each frame's noise prediction is the weighted mean of
+the windows that contain it (weights fall off towards a window's edges), the AnimateDiff
+"context window" scheme. Classifier-free guidance drops identity and conditions together
+(null reference tokens, the residual of an all-zero embedding).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, UNetMotionModel
+from diffusers.utils import BaseOutput
+
+from signgen.errors import InvalidInputError
+from signgen.models.denoiser import add_to_conv_in
+
+SCHEDULERS = ("ddim", "dpmsolver++", "euler")
+
+
+def make_scheduler(name: str, config: dict):
+    """A sampling scheduler of kind ``name`` (see ``SCHEDULERS``) from a training
+    scheduler's config (same betas and prediction type), with trailing timestep spacing
+    (better few-step sampling)."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+    kinds = {"ddim": (DDIMScheduler, {"clip_sample": False, "set_alpha_to_one": False}),
+             "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+             "euler": (EulerDiscreteScheduler, {})}
+    if name not in kinds:
+        raise InvalidInputError(f"unknown scheduler {name!r}; choose one of {list(kinds)}")
+    cls, extra = kinds[name]
+    return cls.from_config(dict(config), timestep_spacing="trailing", **extra)
+
+
+def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
+    """Start frames of windows of ``window`` frames covering ``num_frames`` with at least
+    ``overlap`` shared frames between neighbours (the last window ends at the last
+    frame)."""
+    if window < 1 or not 0 <= overlap < window:
+        raise InvalidInputError(f"need window >= 1 and 0 <= overlap < window, got "
+                                f"window={window}, overlap={overlap}")
+    if num_frames <= window:
+        return [0]
+    stride = window - overlap
+    starts = list(range(0, num_frames - window, stride))
+    return starts + [num_frames - window]
+
+
+def window_weights(length: int) -> torch.Tensor:
+    """(length,) blending weights of one window's frames: highest in the middle, > 0 at
+    the edges, so overlapping windows cross-fade."""
+    position = torch.arange(length, dtype=torch.float32)
+    return torch.minimum(position + 1, length - position) / ((length + 1) / 2)
+
+
+def _to_image_tensor(image, size: tuple[int, int]) -> torch.Tensor:
+    """A reference image (PIL image, (H,W,3|4) or (H,W) uint8 array, or (3,H,W) float
+    tensor in [-1,1]) -> (1,3,H,W) float in [-1,1] at ``size``; grey and RGBA images are
+    converted and other sizes resized, each with a warning."""
+    from PIL import Image
+
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise InvalidInputError(f"a reference tensor must be (3,H,W) in [-1,1], got "
+                                    f"{tuple(image.shape)}")
+        image = Image.fromarray(((image.float().clamp(-1, 1) + 1) * 127.5).round().byte()
+                                .permute(1, 2, 0).numpy())
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise InvalidInputError(f"a reference array must be (H,W[,3|4]) uint8, got "
+                                    f"{image.dtype} {image.shape}")
+        image = Image.fromarray(image)
+    elif not isinstance(image, Image.Image):
+        raise InvalidInputError(f"the reference must be an image, got {type(image).__name__}")
+    if image.mode != "RGB":
+        warnings.warn(f"reference image converted from {image.mode} to RGB", stacklevel=3)
+        if image.mode in ("RGBA", "LA", "P"):  # transparent pixels become white
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        image = image.convert("RGB")
+    height, width = size
+    if image.size != (width, height):
+        warnings.warn(f"reference image resized from {image.size[0]}x{image.size[1]} to "
+                      f"{width}x{height}", stacklevel=3)
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
+    x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 127.5 - 1
+    return x[None]
+
+
+def _to_condition_tensor(frames, name: str) -> torch.Tensor:
+    """(T,H,W,3) uint8 array/tensor or (T,3,H,W) float tensor in [0,1] -> (T,3,H,W) float."""
+    x = torch.as_tensor(np.asarray(frames)) if not isinstance(frames, torch.Tensor) else frames
+    if x.ndim != 4:
+        raise InvalidInputError(f"{name} must be (T,H,W,3) uint8 or (T,3,H,W) float, got "
+                                f"shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        if x.shape[-1] != 3:
+            raise InvalidInputError(f"{name} must be (T,H,W,3) uint8, got {tuple(x.shape)}")
+        return x.permute(0, 3, 1, 2).float() / 255
+    if x.shape[1] != 3:
+        raise InvalidInputError(f"{name} must be (T,3,H,W) float in [0,1], got "
+                                f"{tuple(x.shape)}")
+    return x.float()
+
+
+@dataclass
+class SignVideoPipelineOutput(BaseOutput):
+    """frames: (T,H,W,3) uint8 (``output_type='np'``) or (T,3,H,W) float in [0,1]
+    (``'pt'``); embeddings: (T,E,h,w) the condition embeddings that drove the video."""
+
+    frames: np.ndarray | torch.Tensor
+    embeddings: torch.Tensor
+
+
+class SignVideoPipeline(DiffusionPipeline):
+    """Reference image + per-frame conditions (or their embeddings) -> signing video."""
+
+    model_cpu_offload_seq = "reference_encoder->condition_encoder->unet->vae"
+
+    def __init__(self, vae, unet, condition_encoder, reference_encoder, scheduler) -> None:
+        super().__init__()
+        self.register_modules(vae=vae, unet=unet, condition_encoder=condition_encoder,
+                              reference_encoder=reference_encoder, scheduler=scheduler)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def has_temporal_layers(self) -> bool:
+        return isinstance(self.unet, UNetMotionModel)
+
+    # -- the parts the pipeline (and stage II) use separately ------------------------------
+    @torch.no_grad()
+    def encode_reference(self, image, size: tuple[int, int]) -> torch.Tensor:
+        """Reference image -> identity tokens (1,L,D); see ``_to_image_tensor`` for the
+        accepted images."""
+        x = _to_image_tensor(image, size).to(self.device, self.reference_encoder.dtype)
+        return self.reference_encoder(x).tokens
+
+    @torch.no_grad()
+    def encode_conditions(self, pose_maps=None, hand_renders=None, condition_mask=None,
+                          batch_size: int = 32) -> torch.Tensor:
+        """Condition frames -> embedding map (T,E,H/f,W/f). Either condition may be None
+        (then it is masked off: the encoder was trained with condition dropout)."""
+        given = {"pose_map": pose_maps, "hand_render": hand_renders}
+        names = list(self.condition_encoder.config.conditions)
+        tensors = {k: _to_condition_tensor(v, k) for k, v in given.items()
+                   if v is not None and k in names}
+        if not tensors:
+            raise InvalidInputError(f"no conditions given; pass one of {names}")
+        lengths = {k: len(v) for k, v in tensors.items()}
+        shapes = {tuple(v.shape[1:]) for v in tensors.values()}
+        if len(set(lengths.values())) > 1 or len(shapes) > 1:
+            raise InvalidInputError(f"condition clips differ in length or size: "
+                                    f"{ {k: tuple(v.shape) for k, v in tensors.items()} }")
+        num_frames = next(iter(lengths.values()))
+        if num_frames == 0:
+            raise InvalidInputError("condition clips are empty")
+        present = torch.tensor([k in tensors for k in names])
+        if condition_mask is not None:
+            present = present & torch.as_tensor(condition_mask, dtype=torch.bool)
+        dtype, device = self.condition_encoder.dtype, self.device
+        chunks = []
+        for start in range(0, num_frames, batch_size):
+            part = {k: v[start:start + batch_size].to(device, dtype) for k, v in tensors.items()}
+            mask = present.expand(len(next(iter(part.values()))), -1).to(device)
+            chunks.append(self.condition_encoder.embed(part, mask))
+        return torch.cat(chunks)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
+        """(T,c,h,w) scaled latents -> (T,3,H,W) float frames in [0,1]."""
+        frames = [self.vae.decode(chunk / self.vae.config.scaling_factor).sample
+                  for chunk in latents.split(batch_size)]
+        return ((torch.cat(frames).float() + 1) / 2).clamp(0, 1)
+
+    def _predict(self, latents: torch.Tensor, t, residual: torch.Tensor,
+                 tokens: torch.Tensor) -> torch.Tensor:
+        """Noise prediction for one window: latents (F,c,h,w), residual (F,C,h,w), tokens
+        (1,L,D) -> (F,c,h,w). With several rows in ``tokens`` (guidance), one row per
+        batch entry and the residual per entry stacked: (B*F,...)."""
+        batch, frames = tokens.shape[0], latents.shape[0]
+        sample = latents.repeat(batch, 1, 1, 1)
+        sample = self.scheduler.scale_model_input(sample, t)
+        hidden = tokens.repeat_interleave(frames, dim=0)  # (B*F,L,D): every frame's tokens
+        with add_to_conv_in(self.unet, residual):
+            if self.has_temporal_layers:
+                sample = sample.view(batch, frames, *sample.shape[1:]).transpose(1, 2)
+                out = self.unet(sample, t, encoder_hidden_states=hidden).sample
+                out = out.transpose(1, 2)  # (B,F,c,h,w)
+            else:
+                out = self.unet(sample, t, encoder_hidden_states=hidden).sample
+        return out.reshape(batch, frames, *out.shape[-3:])
+
+    @torch.no_grad()
+    def __call__(self, reference_image, pose_maps=None, hand_renders=None,
+                 condition_embeddings: torch.Tensor | None = None, condition_mask=None,
+                 num_inference_steps: int = 20, guidance_scale: float = 1.0,
+                 generator: torch.Generator | None = None, window: int = 16,
+                 overlap: int = 4, output_type: str = "np", progress: bool = True,
+                 ) -> SignVideoPipelineOutput:
+        """Render a video.
+
+        Args:
+            reference_image: the signer (PIL image, (H,W,3) uint8 array or (3,H,W) tensor in
+                [-1,1]); converted to RGB and resized to the frame size with a warning.
+            pose_maps, hand_renders: (T,H,W,3) uint8 or (T,3,H,W) float in [0,1]; or
+            condition_embeddings: (T,E,H/f,W/f) (e.g. decoded from tokens by stage II).
+            guidance_scale: > 1 enables classifier-free guidance (twice the compute).
+            window, overlap: temporal windows of the motion UNet (a 2D UNet treats
+                ``window`` as a batch size, without overlap).
+            generator: seeds the initial noise (drawn on the CPU, so a seed gives the same
+                video on any device type).
+        """
+        if output_type not in ("np", "pt"):
+            raise InvalidInputError(f"output_type must be 'np' or 'pt', got {output_type!r}")
+        if num_inference_steps < 1:
+            raise InvalidInputError(f"num_inference_steps must be >= 1, got "
+                                    f"{num_inference_steps}")
+        if condition_embeddings is None:
+            embeddings = self.encode_conditions(pose_maps, hand_renders, condition_mask)
+        else:
+            if pose_maps is not None or hand_renders is not None:
+                raise InvalidInputError("pass condition maps or condition_embeddings, not both")
+            embeddings = condition_embeddings.to(self.device, self.condition_encoder.dtype)
+            expected = self.condition_encoder.config.embedding_channels
+            if embeddings.ndim != 4 or embeddings.shape[1] != expected:
+                raise InvalidInputError(f"condition_embeddings must be (T,{expected},h,w), "
+                                        f"got {tuple(embeddings.shape)}")
+        num_frames, _, h, w = embeddings.shape
+        factor = self.vae_scale_factor
+        size = (h * factor, w * factor)
+        tokens = self.encode_reference(reference_image, size)
+        residual = self.condition_encoder.project(embeddings)
+        null_residual = self.condition_encoder.project(torch.zeros_like(embeddings[:1]))
+        use_guidance = guidance_scale > 1.0
+        if use_guidance:
+            null = self.reference_encoder.null_tokens(1, size[0], size[1]).to(tokens)
+            tokens = torch.cat([null, tokens])
+
+        channels = self.unet.config.in_channels
+        noise = torch.randn((num_frames, channels, h, w), generator=generator,
+                            dtype=torch.float32)
+        latents = (noise * self.scheduler.init_noise_sigma).to(self.device, self.unet.dtype)
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        if not self.has_temporal_layers:
+            overlap = 0
+        starts = window_starts(num_frames, window, overlap)
+        for t in self.progress_bar(self.scheduler.timesteps) if progress else \
+                self.scheduler.timesteps:
+            total = torch.zeros_like(latents, dtype=torch.float32)
+            weight = torch.zeros(num_frames, 1, 1, 1)
+            for start in starts:
+                span = slice(start, min(start + window, num_frames))
+                res = residual[span]
+                if use_guidance:  # all conditions dropped, as in training
+                    res = torch.cat([null_residual.expand_as(res), res])
+                pred = self._predict(latents[span], t, res, tokens).float()
+                if use_guidance:
+                    pred = pred[0] + guidance_scale * (pred[1] - pred[0])
+                else:
+                    pred = pred[0]
+                wts = window_weights(len(pred))[:, None, None, None]
+                total[span] += pred * wts.to(pred)
+                weight[span] += wts
+            noise_pred = (total / weight.to(total)).to(latents.dtype)
+            latents = self.scheduler.step(noise_pred, t, latents).prev_sample
+        frames = self.decode_latents(latents)
+        if output_type == "np":
+            frames = (frames * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return SignVideoPipelineOutput(frames=frames, embeddings=embeddings)

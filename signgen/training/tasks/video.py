@@ -1,0 +1,357 @@
+"""Training tasks of the sign video diffusion model (stage I).
+
+``python train.py --stage video`` runs both phases (each resumable on its own):
+
+- ``video_frames`` (phase 1): single frames. The multi-condition encoder, the reference
+  encoder and the 2D denoiser (``UNet2DConditionModel``) learn together to denoise the
+  latent of one frame given its pose map and hand render (each dropped with
+  ``condition_dropout``) and the signer's reference image (dropped with
+  ``reference_dropout``: the null tokens of classifier-free guidance).
+- ``video_temporal`` (phase 2): clips of ``clip_length`` consecutive frames. Phase 1's
+  denoiser is lifted to a ``UNetMotionModel`` (zero-initialised temporal layers, or the
+  AnimateDiff modules at ``motion_adapter_path``); only the temporal layers train.
+
+Data: the frame cache of the train split (``signgen.data.frame_cache``) and a cache of the
+frozen VAE's latents of every train frame (``<dataset>/cache/latents-train-<vae hash>/``,
+(N,c,h,w) float16, already multiplied by the VAE's ``scaling_factor``), built on first use.
+
+Loss: MSE between the denoiser's prediction and the noise (``epsilon``) or the velocity
+(``v_prediction``) at a uniformly drawn timestep of the DDPM schedule (SD's scaled-linear
+betas). Evaluation: the same loss on fixed dev frames/clips with fixed noise and
+timesteps (``dev_loss``; comparable across steps and runs). Export: the whole
+``SignVideoPipeline`` folder, ready for ``SignVideoPipeline.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from signgen.config.schema import SignGenConfig
+from signgen.errors import ConfigError, SignGenError
+
+DEV_FRAMES = 32  # phase-1 evaluation: frames spread over the dev split
+DEV_CLIPS = 4  # phase-2 evaluation
+LATENT_BATCH = 32
+
+
+def training_scheduler(num_train_timesteps: int, prediction_type: str):
+    """The DDPM noise schedule of training (SD-1.5's scaled-linear betas)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear",
+                         beta_start=0.00085, beta_end=0.012, prediction_type=prediction_type,
+                         clip_sample=False)
+
+
+def vae_folder(cfg: SignGenConfig) -> Path:
+    """The frozen VAE: ``video.vae.pretrained_path`` or the one ``--stage vae`` trained."""
+    if cfg.video.vae.pretrained_path:
+        return Path(cfg.video.vae.pretrained_path)
+    return Path(cfg.experiment.output_dir) / "vae" / "model"
+
+
+def frames_model_folder(cfg: SignGenConfig) -> Path:
+    """Phase 1's exported pipeline, which phase 2 starts from."""
+    return Path(cfg.experiment.output_dir) / "video_frames" / "model"
+
+
+def dataset_root(cfg: SignGenConfig) -> Path:
+    return Path(cfg.data.root) / cfg.data.dataset
+
+
+def _weights_hash(folder: Path) -> str:
+    from signgen.training.tasks.video_pose_recogniser import weights_hash
+
+    return weights_hash(folder)
+
+
+def load_vae(folder: Path):
+    from diffusers import AutoencoderKL
+
+    if not (folder / "config.json").is_file():
+        raise SignGenError(f"no VAE in {folder}; train it with python train.py --stage vae "
+                           f"or set video.vae.pretrained_path")
+    return AutoencoderKL.from_pretrained(folder).eval().requires_grad_(False)
+
+
+def latent_cache(frames, vae, vae_dir: Path, progress: bool = True) -> np.ndarray:
+    """Scaled VAE latent means of every frame of a frame cache: (N,c,h,w) float16 memmap,
+    built once per (frame cache, VAE) and written under a temporary name."""
+    from tqdm import tqdm
+
+    folder = Path(frames.folder).parent / f"latents-{Path(frames.folder).name}-" \
+                                         f"{_weights_hash(vae_dir)}"
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    shape = (frames.num_frames, vae.config.latent_channels, frames.height // factor,
+             frames.width // factor)
+    path = folder / "latents.f16"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".tmp-latents.f16"
+        out = np.memmap(tmp, dtype=np.float16, mode="w+", shape=shape)
+        scale = vae.config.scaling_factor
+        with torch.no_grad():
+            for start in tqdm(range(0, shape[0], LATENT_BATCH), desc="encoding latents",
+                              unit="batch", disable=not progress):
+                x = torch.from_numpy(np.array(frames.video[start:start + LATENT_BATCH]))
+                x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
+                latent = vae.encode(x).latent_dist.mean * scale
+                out[start:start + len(x)] = latent.numpy().astype(np.float16)
+        out.flush()
+        del out
+        tmp.rename(path)
+    return np.memmap(path, dtype=np.float16, mode="r", shape=shape)
+
+
+def _image(array: np.ndarray, signed: bool) -> torch.Tensor:
+    """(...,H,W,3) uint8 -> (...,3,H,W) float in [-1,1] (signed) or [0,1]."""
+    x = torch.from_numpy(np.array(array)).movedim(-1, -3).float() / 255
+    return x * 2 - 1 if signed else x
+
+
+class FrameItems(Dataset):
+    """Training items of a frame cache: one frame (``length`` None) or a clip of
+    ``length`` consecutive frames of one sample.
+
+    Item: latents ((c,h,w) or (F,c,h,w) float), pose_map / hand_render ((3,H,W) or
+    (F,3,H,W) float in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id."""
+
+    def __init__(self, frames, latents: np.ndarray, length: int | None = None,
+                 starts: np.ndarray | None = None) -> None:
+        self.frames, self.latents, self.length = frames, latents, length
+        if starts is None:
+            starts = (np.arange(frames.num_frames) if length is None
+                      else frames.clip_starts(length))
+        if not len(starts):
+            raise SignGenError(f"no clip of {length} frames in the frame cache")
+        self.starts = np.asarray(starts)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> dict:
+        start = int(self.starts[index])
+        span = slice(start, start + (self.length or 1))
+        sample = self.frames.samples[self.frames.sample_of_frame(start)]
+        item = {"latents": torch.from_numpy(np.array(self.latents[span])).float(),
+                "pose_map": _image(self.frames.pose_map[span], signed=False),
+                "hand_render": _image(self.frames.hand_render[span], signed=False),
+                "reference": _image(self.frames.reference(sample["signer_id"]), signed=True),
+                "sample_id": sample["sample_id"]}
+        if self.length is None:
+            for key in ("latents", "pose_map", "hand_render"):
+                item[key] = item[key][0]
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    batch = {k: torch.stack([item[k] for item in items]) for k in items[0] if k != "sample_id"}
+    batch["sample_ids"] = [item["sample_id"] for item in items]
+    return batch
+
+
+class VideoParts(nn.Module):
+    """The trained parts held together so that accelerate prepares one module."""
+
+    def __init__(self, condition_encoder, reference_encoder, unet) -> None:
+        super().__init__()
+        self.condition_encoder = condition_encoder
+        self.reference_encoder = reference_encoder
+        self.unet = unet
+
+
+class VideoTask:
+    """Phase 1 (``temporal=False``) or phase 2 (``temporal=True``) of the video model."""
+
+    def __init__(self, cfg: SignGenConfig, temporal: bool, progress: bool = True) -> None:
+        from signgen.data.frame_cache import FrameCache
+
+        self.cfg, self.video, self.temporal, self.progress = cfg, cfg.video, temporal, progress
+        if cfg.data.dataset != "synthsign":
+            raise ConfigError("the video model trains on a SynthSign-format dataset; "
+                              f"data.dataset is {cfg.data.dataset!r}")
+        self.vae_dir = vae_folder(cfg)
+        self.vae = load_vae(self.vae_dir)
+        root = dataset_root(cfg)
+        self.train_frames = FrameCache.open(root, "train", progress=progress)
+        self.dev_frames = FrameCache.open(root, "dev", progress=progress)
+        self.noise_scheduler = training_scheduler(self.video.denoiser.num_train_timesteps,
+                                                  self.video.denoiser.prediction_type)
+        self.ema_decay = self.video.ema_decay
+        self._dev_batch = None
+
+    # -- model -----------------------------------------------------------------------------
+    def build_model(self) -> VideoParts:
+        from signgen.models.condition_encoder import MultiConditionEncoder
+        from signgen.models.denoiser import (
+            build_unet,
+            load_motion_adapter,
+            load_unet,
+            to_motion_unet,
+        )
+        from signgen.models.reference_encoder import ReferenceEncoder
+
+        d = self.video.denoiser
+        if self.temporal:
+            folder = frames_model_folder(self.cfg)
+            if not (folder / "model_index.json").is_file():
+                raise SignGenError(f"phase 2 starts from phase 1's model, not found in "
+                                   f"{folder}; run python train.py --stage video_frames")
+            from signgen.pipelines.sign_video import SignVideoPipeline
+
+            pipe = SignVideoPipeline.from_pretrained(folder)
+            adapter = load_motion_adapter(d.motion_adapter_path) if d.motion_adapter_path \
+                else None
+            unet = to_motion_unet(pipe.unet, adapter,
+                                  motion_num_attention_heads=d.motion_num_attention_heads,
+                                  motion_max_seq_length=d.motion_max_seq_length)
+            parts = VideoParts(pipe.condition_encoder, pipe.reference_encoder, unet)
+            return parts
+        latent_size = self.train_frames.height // self.vae_scale_factor
+        if d.pretrained_path:
+            unet = load_unet(Path(d.pretrained_path))
+        else:
+            unet = build_unet(in_channels=self.vae.config.latent_channels,
+                              out_channels=self.vae.config.latent_channels,
+                              sample_size=latent_size, block_out_channels=d.block_out_channels,
+                              layers_per_block=d.layers_per_block,
+                              attention_heads=d.attention_heads,
+                              cross_attention_dim=d.cross_attention_dim)
+        c = self.video.condition_encoder
+        condition_encoder = MultiConditionEncoder(
+            conditions=list(c.conditions), block_out_channels=list(c.block_out_channels),
+            embedding_channels=c.embedding_channels,
+            out_channels=unet.config.block_out_channels[0])
+        if condition_encoder.downsample_factor != self.vae_scale_factor:
+            raise ConfigError(f"the condition encoder downsamples by "
+                              f"{condition_encoder.downsample_factor}, the VAE by "
+                              f"{self.vae_scale_factor}; they must match")
+        reference_encoder = ReferenceEncoder(
+            block_out_channels=list(self.video.reference_encoder.block_out_channels),
+            token_dim=unet.config.cross_attention_dim)
+        return VideoParts(condition_encoder, reference_encoder, unet)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def trainable_parameters(self, model: VideoParts):
+        if not self.temporal:
+            return [p for p in model.parameters() if p.requires_grad]
+        from signgen.models.denoiser import freeze_except_motion
+
+        model.condition_encoder.requires_grad_(False)
+        model.reference_encoder.requires_grad_(False)
+        return freeze_except_motion(model.unet)
+
+    # -- data ------------------------------------------------------------------------------
+    def _latents(self, frames) -> np.ndarray:
+        return latent_cache(frames, self.vae, self.vae_dir, progress=self.progress)
+
+    def train_dataset(self) -> FrameItems:
+        length = self.video.clip_length if self.temporal else None
+        return FrameItems(self.train_frames, self._latents(self.train_frames), length)
+
+    def collate(self, items: list[dict]) -> dict:
+        return collate(items)
+
+    # -- loss ------------------------------------------------------------------------------
+    def _denoise_loss(self, model: VideoParts, batch: dict, noise: torch.Tensor,
+                      timesteps: torch.Tensor, drop_conditions: torch.Tensor,
+                      drop_reference: torch.Tensor) -> torch.Tensor:
+        """MSE of the denoiser on a batch. Frames: latents (B,c,h,w); clips: (B,F,c,h,w)
+        (flattened to B*F frames for the encoders; the motion UNet sees (B,c,F,h,w))."""
+        from signgen.models.denoiser import add_to_conv_in
+
+        latents = batch["latents"]
+        clip = latents.ndim == 5
+        frames = latents.shape[1] if clip else 1
+        flat = (lambda x: x.flatten(0, 1)) if clip else (lambda x: x)
+        names = list(model.condition_encoder.config.conditions)
+        conditions = {k: flat(batch[k]) for k in names}
+        mask = (~drop_conditions).repeat_interleave(frames, dim=0)
+        residual = model.condition_encoder(conditions, mask).residual
+        tokens = model.reference_encoder(batch["reference"], drop=drop_reference).tokens
+        tokens = tokens.repeat_interleave(frames, dim=0)
+        timestep_per_frame = timesteps.repeat_interleave(frames) if clip else timesteps
+        noisy = self.noise_scheduler.add_noise(flat(latents), flat(noise), timestep_per_frame)
+        with add_to_conv_in(model.unet, residual):
+            if clip:
+                sample = noisy.view(latents.shape).transpose(1, 2)  # (B,c,F,h,w)
+                pred = model.unet(sample, timesteps, encoder_hidden_states=tokens).sample
+                pred = pred.transpose(1, 2).flatten(0, 1)
+            else:
+                pred = model.unet(noisy, timesteps, encoder_hidden_states=tokens).sample
+        if self.noise_scheduler.config.prediction_type == "v_prediction":
+            target = self.noise_scheduler.get_velocity(flat(latents), flat(noise),
+                                                       timestep_per_frame)
+        else:
+            target = flat(noise)
+        return F.mse_loss(pred.float(), target.float())
+
+    def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        batch_size = len(batch["latents"])
+        device = batch["latents"].device
+        noise = torch.randn_like(batch["latents"])
+        timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps,
+                                  (batch_size,), device=device)
+        num_conditions = len(self.video.condition_encoder.conditions)
+        drop_conditions = torch.rand(batch_size, num_conditions, device=device) \
+            < self.video.condition_encoder.condition_dropout
+        drop_reference = torch.rand(batch_size, device=device) \
+            < self.video.reference_encoder.reference_dropout
+        loss = self._denoise_loss(model, batch, noise, timesteps, drop_conditions,
+                                  drop_reference)
+        return loss, {}
+
+    # -- evaluation and export ------------------------------------------------------------
+    def evaluate(self, model: VideoParts) -> dict[str, float]:
+        if self._dev_batch is None:
+            latents = self._latents(self.dev_frames)
+            if self.temporal:
+                starts = self.dev_frames.clip_starts(self.video.clip_length)
+            else:
+                starts = np.arange(self.dev_frames.num_frames)
+            count = DEV_CLIPS if self.temporal else DEV_FRAMES
+            picked = starts[np.linspace(0, len(starts) - 1, min(count, len(starts))).astype(int)]
+            items = FrameItems(self.dev_frames, latents,
+                               self.video.clip_length if self.temporal else None, picked)
+            batch = collate([items[i] for i in range(len(items))])
+            g = torch.Generator().manual_seed(1234)
+            batch["noise"] = torch.randn(batch["latents"].shape, generator=g)
+            steps = self.noise_scheduler.config.num_train_timesteps
+            batch["timesteps"] = torch.linspace(0, steps - 1, len(items)).round().long()
+            self._dev_batch = batch
+        batch = self._dev_batch
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        n = len(batch["latents"])
+        k = len(self.video.condition_encoder.conditions)
+        loss = self._denoise_loss(model, batch, batch["noise"], batch["timesteps"],
+                                  torch.zeros(n, k, dtype=torch.bool, device=device),
+                                  torch.zeros(n, dtype=torch.bool, device=device))
+        return {"dev_loss": loss.item()}
+
+    def export(self, model: VideoParts, folder: Path) -> None:
+        from signgen.pipelines.sign_video import SignVideoPipeline, make_scheduler
+
+        scheduler = make_scheduler(self.video.sampling.scheduler,
+                                   self.noise_scheduler.config)
+        pipe = SignVideoPipeline(vae=self.vae, unet=model.unet,
+                                 condition_encoder=model.condition_encoder,
+                                 reference_encoder=model.reference_encoder,
+                                 scheduler=scheduler)
+        pipe.save_pretrained(folder)
+        info = {"phase": 2 if self.temporal else 1, "vae": str(self.vae_dir),
+                "vae_hash": _weights_hash(self.vae_dir),
+                "dataset_plan_hash": self.train_frames.plan_hash,
+                "sampling": asdict(self.video.sampling)}
+        (Path(folder) / "video.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,143 @@
+"""The VAE training task: trains through the shared loop, exports a diffusers folder
+whose reload decodes identically, with a scaling_factor that gives unit-variance latents."""
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+from signgen.config import load_config
+from signgen.data.frame_cache import FrameCache
+from signgen.errors import ConfigError
+from signgen.training.tasks import vae as vae_task
+
+TINY_VAE = ["video.vae.block_out_channels=[8,16]", "video.vae.norm_num_groups=4",
+            "video.condition_encoder.block_out_channels=[8,16]"]
+
+
+@pytest.fixture(scope="module")
+def overrides(tiny_overrides, tiny_data_root, tmp_path_factory):
+    """Tiny config on a private copy of the tiny dataset (the frame cache writes into it)."""
+    data_root = tmp_path_factory.mktemp("vae_data")
+    shutil.copytree(tiny_data_root / "synthsign", data_root / "synthsign",
+                    ignore=shutil.ignore_patterns("cache"))
+    base = [o for o in tiny_overrides if not o.startswith("data.root=")]
+    return [*base, f"data.root={data_root}", *TINY_VAE, "experiment.device=cpu"]
+
+
+def test_trains_exports_and_reloads(overrides, tmp_path, one_thread):
+    import train
+
+    cfg = load_config("tiny", [
+        *overrides, f"experiment.output_dir={tmp_path}",
+        "video.vae_train.max_steps=3", "video.vae_train.batch_size=4",
+        "video.vae_train.warmup_steps=1", "video.vae_train.log_every=1",
+        "video.vae_train.eval_every=3", "video.vae_train.save_every=2"])
+    folder = train.main(cfg, "vae", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "vae" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["l1"] > 0 and r["kl"] >= 0 for r in records)
+    assert 0 < records[-1]["eval/psnr"] < 100 and -1 <= records[-1]["eval/ssim"] <= 1
+
+    info = json.loads((folder / "vae.json").read_text())
+    vae = AutoencoderKL.from_pretrained(folder).eval()
+    assert vae.config.block_out_channels == [8, 16] and vae.config.sample_size == 64
+    assert math.isfinite(info["scaling_factor"]) and info["scaling_factor"] > 0
+    assert vae.config.scaling_factor == pytest.approx(info["scaling_factor"])
+    # The scaling factor makes the latent means of the same frames unit-variance.
+    cache = FrameCache.open(cfg.data.root + "/synthsign", "train", build=False)
+    frames = np.array(cache.video[vae_task.evenly_spaced(vae_task.SCALE_FRAMES, len(cache))])
+    means = vae_task.latent_means(vae, frames)
+    assert float(means.std()) * vae.config.scaling_factor == pytest.approx(1.0, rel=1e-3)
+
+
+def test_export_reload_decodes_identically(overrides, tmp_path, one_thread):
+    task = vae_task.build_task(load_config("tiny", overrides))
+    torch.manual_seed(0)
+    model = task.build_model()
+    task.export(model, tmp_path)
+    reloaded = AutoencoderKL.from_pretrained(tmp_path)
+    model.eval()  # from_pretrained returns eval mode (train mode differs by ~1e-6 on CPU)
+    latents = torch.randn(2, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.decode(latents).sample, reloaded.decode(latents).sample)
+    assert reloaded.config.scaling_factor == model.config.scaling_factor != 0.18215
+
+
+def test_foreground_weighting():
+    frames = torch.full((1, 3, 16, 16), 0.2)
+    frames[:, :, 5:7, 8:9] = 0.6  # a "finger": 2 px
+    frames[:, 1, 10, 10] += 2 * 10 / 255  # within the threshold: background
+    mask = vae_task.foreground_mask(frames)[0, 0]
+    assert mask.sum() == 2 and mask[5:7, 8].all()
+
+
+def test_loss_falls_on_one_batch(overrides, one_thread):
+    task = vae_task.build_task(load_config("tiny", overrides))
+    torch.manual_seed(0)
+    model = task.build_model()
+    batch = task.collate([task.train_dataset()[i] for i in range(0, 40, 10)])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(12):
+        loss, _ = task.loss(model, batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_pretrained_vae_has_nothing_to_train(overrides):
+    cfg = load_config("tiny", [*overrides, "video.vae.pretrained_path=weights/sd-vae-ft-mse"])
+    with pytest.raises(ConfigError, match="pretrained VAE"):
+        vae_task.build_task(cfg)
+
+
+def test_norm_groups_must_divide_widths(overrides):
+    cfg = load_config("tiny", [*overrides, "video.vae.norm_num_groups=3"])
+    with pytest.raises(ConfigError, match="norm_num_groups"):
+        vae_task.build_task(cfg)
+
+
+def test_loss_goes_through_a_ddp_wrapper(overrides, tmp_path, one_thread):
+    """DDP syncs gradients only through its forward: the loss must call it, not encode()."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    task = vae_task.build_task(load_config("tiny", overrides))
+    torch.manual_seed(0)
+    model = task.build_model()
+    frames = task.collate([task.train_dataset()[i] for i in (0, 5)])["frames"]
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        wrapped = DistributedDataParallel(model)
+        torch.manual_seed(1)
+        loss, extra = vae_task.vae_loss(wrapped, frames, kl_weight=1e-6)
+        loss.backward()
+        torch.manual_seed(1)
+        plain, plain_extra = vae_task.vae_loss(model, frames, kl_weight=1e-6)
+    finally:
+        dist.destroy_process_group()
+    assert loss.item() == pytest.approx(plain.item()) and extra == pytest.approx(plain_extra)
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_random_crops_keep_the_whole_frames_background(overrides, one_thread):
+    task = vae_task.build_task(load_config("tiny", [*overrides, "video.vae.train_crop=32"]))
+    items = [task.train_dataset()[i] for i in (0, 5, 9)]
+    batch = task.collate(items)
+    assert batch["frames"].shape == (3, 3, 32, 32)
+    whole = vae_task.background_colour(vae_task.to_unit(torch.stack(items)))
+    assert torch.equal(batch["background"], whole)  # (a flip keeps the corner colours)
+    model = task.build_model()
+    loss, extra = task.loss(model, batch)
+    assert torch.isfinite(loss) and extra["l1"] > 0
+    with pytest.raises(ConfigError, match="train_crop"):
+        vae_task.build_task(load_config("tiny", [*overrides, "video.vae.train_crop=31"])
+                            ).build_model()

@@ -1,0 +1,188 @@
+"""SignVideoPipeline on tiny random components: shapes, seeds, windows, schedulers,
+save/load, and bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler
+
+from signgen.errors import InvalidInputError
+from signgen.models.condition_encoder import MultiConditionEncoder
+from signgen.models.denoiser import build_unet, to_motion_unet
+from signgen.models.reference_encoder import ReferenceEncoder
+from signgen.pipelines.sign_video import (
+    SignVideoPipeline,
+    make_scheduler,
+    window_starts,
+    window_weights,
+)
+
+SIZE = 32  # frames 32x32 -> latents 16x16 (two-stage VAE)
+
+
+def _nonzero(module: torch.nn.Module) -> None:
+    """Give zero-initialised layers small random weights, so that every input matters."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            if not p.abs().sum():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+def make_pipeline(temporal: bool = False, scheduler: str = "ddim") -> SignVideoPipeline:
+    torch.manual_seed(0)
+    vae = AutoencoderKL(in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
+                        layers_per_block=1, latent_channels=4, norm_num_groups=4,
+                        sample_size=SIZE)
+    unet = build_unet(in_channels=4, out_channels=4, sample_size=SIZE // 2,
+                      block_out_channels=(16, 32), layers_per_block=1, attention_heads=2,
+                      cross_attention_dim=16)
+    conditions = MultiConditionEncoder(block_out_channels=[8, 16], embedding_channels=8,
+                                       out_channels=16)
+    reference = ReferenceEncoder(block_out_channels=[8, 16], token_dim=16)
+    _nonzero(conditions)
+    if temporal:
+        unet = to_motion_unet(unet, motion_num_attention_heads=2, motion_max_seq_length=16)
+        _nonzero(unet)
+    train = DDPMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear",
+                          beta_start=0.00085, beta_end=0.012)
+    pipe = SignVideoPipeline(vae=vae.eval(), unet=unet.eval(),
+                             condition_encoder=conditions.eval(),
+                             reference_encoder=reference.eval(),
+                             scheduler=make_scheduler(scheduler, train.config))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def conditions(frames: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    pose = rng.integers(0, 256, (frames, SIZE, SIZE, 3), dtype=np.uint8)
+    hands = rng.integers(0, 256, (frames, SIZE, SIZE, 3), dtype=np.uint8)
+    reference = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    return reference, pose, hands
+
+
+def run(pipe, frames=5, seed=0, **kwargs):
+    reference, pose, hands = conditions(frames)
+    kwargs.setdefault("num_inference_steps", 2)
+    return pipe(reference, pose, hands, generator=torch.Generator().manual_seed(seed),
+                progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return make_pipeline()
+
+
+def test_output_shape_and_seed_determinism(pipe, one_thread):
+    out = run(pipe)
+    assert out.frames.shape == (5, SIZE, SIZE, 3) and out.frames.dtype == np.uint8
+    assert out.embeddings.shape == (5, 8, SIZE // 2, SIZE // 2)
+    assert np.array_equal(out.frames, run(pipe).frames)
+    assert not np.array_equal(out.frames, run(pipe, seed=1).frames)
+
+
+def test_embeddings_input_equals_condition_maps(pipe, one_thread):
+    reference, pose, hands = conditions(4)
+    embeddings = pipe.encode_conditions(pose, hands)
+    a = pipe(reference, pose, hands, num_inference_steps=2, progress=False,
+             generator=torch.Generator().manual_seed(3)).frames
+    b = pipe(reference, condition_embeddings=embeddings, num_inference_steps=2,
+             progress=False, generator=torch.Generator().manual_seed(3)).frames
+    assert np.array_equal(a, b)
+
+
+def test_conditions_and_reference_change_the_video(pipe, one_thread):
+    reference, pose, hands = conditions(3)
+    base = pipe(reference, pose, hands, num_inference_steps=2, progress=False,
+                generator=torch.Generator().manual_seed(0)).frames
+    other_pose = pipe(reference, 255 - pose, hands, num_inference_steps=2, progress=False,
+                      generator=torch.Generator().manual_seed(0)).frames
+    skeleton_only = pipe(reference, pose, None, num_inference_steps=2, progress=False,
+                         generator=torch.Generator().manual_seed(0)).frames
+    assert not np.array_equal(base, other_pose) and not np.array_equal(base, skeleton_only)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++", "euler"])
+def test_schedulers_are_swappable(scheduler, one_thread):
+    out = run(make_pipeline(scheduler=scheduler), frames=2)
+    assert out.frames.shape == (2, SIZE, SIZE, 3)
+
+
+def test_guidance_changes_the_result(pipe, one_thread):
+    assert not np.array_equal(run(pipe, frames=2).frames,
+                              run(pipe, frames=2, guidance_scale=3.0).frames)
+
+
+def test_save_and_load_give_identical_video(pipe, tmp_path, one_thread):
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = SignVideoPipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    assert type(loaded.scheduler) is type(pipe.scheduler)
+    assert np.array_equal(run(pipe, frames=2).frames, run(loaded, frames=2).frames)
+
+
+def test_temporal_windows_cover_long_videos(tmp_path, one_thread):
+    temporal = make_pipeline(temporal=True)
+    out = run(temporal, frames=9, window=4, overlap=2)
+    assert out.frames.shape == (9, SIZE, SIZE, 3)
+    # The temporal layers couple frames: a different clip length changes frame 0.
+    short = run(temporal, frames=2, window=4, overlap=2)
+    assert not np.array_equal(out.frames[:2], short.frames)
+    temporal.save_pretrained(tmp_path / "pipe")
+    loaded = SignVideoPipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.has_temporal_layers
+    assert np.array_equal(run(loaded, frames=5, window=4, overlap=2).frames,
+                          run(temporal, frames=5, window=4, overlap=2).frames)
+
+
+def test_window_starts_cover_every_frame_with_overlap():
+    for frames in (1, 4, 5, 16, 17, 40):
+        starts = window_starts(frames, 8, 3)
+        covered = np.zeros(frames, int)
+        for s in starts:
+            covered[s:s + 8] += 1
+        assert covered.min() >= 1 and starts[-1] + min(8, frames) == frames
+        assert all(b - a <= 5 for a, b in zip(starts, starts[1:], strict=False))
+    assert window_weights(5).min() > 0 and window_weights(5).argmax() == 2
+    with pytest.raises(InvalidInputError, match="overlap"):
+        window_starts(10, 4, 4)
+
+
+def test_reference_images_are_converted_with_a_notice(pipe, one_thread):
+    from PIL import Image
+
+    _, pose, hands = conditions(2)
+    rgba = Image.new("RGBA", (48, 40), (10, 20, 30, 128))
+    with pytest.warns(UserWarning, match="RGBA"):
+        out = pipe(rgba, pose, hands, num_inference_steps=1, progress=False)
+    assert out.frames.shape == (2, SIZE, SIZE, 3)
+    grey = np.zeros((SIZE, SIZE), np.uint8)
+    with pytest.warns(UserWarning, match="to RGB"):
+        pipe(grey, pose, hands, num_inference_steps=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right size and mode: no notice
+        pipe(np.zeros((SIZE, SIZE, 3), np.uint8), pose, hands, num_inference_steps=1,
+             progress=False)
+
+
+def test_bad_input_is_a_clear_error(pipe):
+    reference, pose, hands = conditions(3)
+    with pytest.raises(InvalidInputError, match="differ in length"):
+        pipe(reference, pose, hands[:2], num_inference_steps=1, progress=False)
+    with pytest.raises(InvalidInputError, match="must be an image"):
+        pipe("not an image", pose, hands, num_inference_steps=1, progress=False)
+    with pytest.raises(InvalidInputError, match="no conditions"):
+        pipe(reference, num_inference_steps=1, progress=False)
+    with pytest.raises(InvalidInputError, match="condition_embeddings must be"):
+        pipe(reference, condition_embeddings=torch.zeros(3, 5, 16, 16),
+             num_inference_steps=1, progress=False)
+    with pytest.raises(InvalidInputError, match="num_inference_steps"):
+        pipe(reference, pose, hands, num_inference_steps=0, progress=False)
+    with pytest.raises(InvalidInputError, match="unknown scheduler"):
+        make_scheduler("heun-magic", pipe.scheduler.config)
