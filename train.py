@@ -25,15 +25,16 @@ TASKS = {
     "keypoints": "signgen.training.tasks.keypoints",
     "identity": "signgen.training.tasks.identity",
     "vae": "signgen.training.tasks.vae",
+    "vae_decoder": "signgen.training.tasks.vae_decoder",
     "video_frames": "signgen.training.tasks.video_frames",
     "video_temporal": "signgen.training.tasks.video_temporal",
+    "fsq": "signgen.training.tasks.fsq",
 }
 # Stages that run others in order (each resumes on its own).
 SEQUENCES = {"video": ("video_frames", "video_temporal")}
 # Evaluators are shipped: their exported model is also copied to eval.weights_dir/<stage>.
 EVALUATORS = ("recogniser", "pose_recogniser", "video_pose_recogniser", "keypoints", "identity")
 NOT_BUILT = {
-    "fsq": "the FSQ multi-condition autoencoder (issue #6)",
     "translator": "the text-to-token translator (issue #7)",
 }
 STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT])

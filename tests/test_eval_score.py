@@ -83,3 +83,48 @@ def test_silhouette_mask_separates_signer_from_background():
     video[0, 1:3, 1:3] = 200
     mask = silhouette(video, (0.2, 0.2, 0.2))
     assert mask.sum() == 4 and mask[0, 1, 1]
+
+
+def test_video_model_system_renders_frame_aligned_video(setup, tmp_path, one_thread):
+    from test_video_pipeline import make_pipeline
+
+    from signgen.eval.systems import VideoModelSystem
+
+    cfg, root, evaluators, _ = setup
+    make_pipeline(size=64).save_pretrained(tmp_path / "video")
+    system = VideoModelSystem(tmp_path / "video", root, "stage1_gt_conditions",
+                              num_inference_steps=1)
+    result = score_system(system, root, "test_unseen_signers", evaluators, progress=False)
+    assert result["system"] == "stage1_gt_conditions" and result["num_samples"] == 2
+    for key in ("bt_wer", "pck", "ssim", "ssim_masked", "psnr", "identity_top1", "dtw_mje"):
+        assert result[key] is not None, key
+    assert result["ssim"] < 0.99  # an untrained model does not copy the ground truth
+    skeleton = VideoModelSystem(tmp_path / "video", root, "stage1_skeleton_only",
+                                conditions=("pose_map",), num_inference_steps=1)
+    sample = {"sample_id": RENDERED[1], "signer_id": json.loads(
+        (root / "samples" / RENDERED[1] / "sample.json").read_text())["signer_id"]}
+    from signgen.eval.score import GroundTruth
+
+    gt = GroundTruth(sample, None, None, None, (1.0, 1.0, 1.0))
+    assert skeleton.generate(gt).video.shape[1:] == (64, 64, 3)
+    with pytest.raises(SignGenError, match="no video model"):
+        VideoModelSystem(tmp_path / "none", root, "stage1_gt_conditions")
+
+
+def test_lookup_baseline_poses_are_rendered_to_video_by_stage_one(setup, tmp_path, one_thread):
+    from test_video_pipeline import make_pipeline
+
+    from signgen.eval.systems import VideoModelSystem
+
+    cfg, root, evaluators, lexicon = setup
+    sample = json.loads((root / "samples" / RENDERED[0] / "sample.json").read_text())
+    glosses = [g for g in sample["glosses"] if not g.startswith("fs-")]
+    export_lexicon(tmp_path / "lex", lexicon, make_signers(1)[0], sample["language"], fps=8,
+                   size=(64, 64), glosses=glosses)
+    make_pipeline(size=64).save_pretrained(tmp_path / "video")
+    renderer = VideoModelSystem(tmp_path / "video", root, "renderer", ("pose_map",),
+                                num_inference_steps=1)
+    system = LookupConcatSystem(tmp_path / "lex", renderer, size=(64, 64))
+    result = score_system(system, root, "test_novel_sentences", evaluators, progress=False)
+    assert result["bt_wer"] is not None and result["cnn_bt_wer"] is not None
+    assert result["ssim"] is None  # not frame-aligned with the ground truth

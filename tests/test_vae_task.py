@@ -141,3 +141,27 @@ def test_random_crops_keep_the_whole_frames_background(overrides, one_thread):
     with pytest.raises(ConfigError, match="train_crop"):
         vae_task.build_task(load_config("tiny", [*overrides, "video.vae.train_crop=31"])
                             ).build_model()
+
+
+def test_decoder_finetuning_keeps_the_encoder_bit_identical(overrides, tmp_path, one_thread):
+    import train
+
+    steps = ["max_steps=2", "batch_size=4", "warmup_steps=1", "log_every=1", "eval_every=2",
+             "save_every=2"]
+    cfg = load_config("tiny", [*overrides, f"experiment.output_dir={tmp_path}",
+                               "video.finetune_vae_decoder=true",
+                               *(f"video.vae_train.{kv}" for kv in steps),
+                               *(f"video.vae_decoder_train.{kv}" for kv in steps)])
+    with pytest.raises(ConfigError, match="python train.py --stage vae"):
+        train.main(cfg, "vae_decoder", progress=False)
+    first = AutoencoderKL.from_pretrained(train.main(cfg, "vae", progress=False))
+    tuned = AutoencoderKL.from_pretrained(train.main(cfg, "vae_decoder", progress=False))
+    a, b = first.state_dict(), tuned.state_dict()
+    encoder = [k for k in a if k.startswith(("encoder.", "quant_conv."))]
+    decoder = [k for k in a if k.startswith("decoder.")]
+    assert encoder and all(torch.equal(a[k], b[k]) for k in encoder)
+    assert any(not torch.equal(a[k], b[k]) for k in decoder)
+    assert tuned.config.scaling_factor == pytest.approx(first.config.scaling_factor)
+    from signgen.training.tasks.video import vae_folder
+
+    assert vae_folder(cfg) == tmp_path / "vae_decoder" / "model"

@@ -31,14 +31,16 @@ def _nonzero(module: torch.nn.Module) -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
 
 
-def make_pipeline(temporal: bool = False, scheduler: str = "ddim") -> SignVideoPipeline:
+def make_pipeline(temporal: bool = False, scheduler: str = "ddim",
+                  size: int = SIZE) -> SignVideoPipeline:
+    """Tiny random components for frames of ``size`` px."""
     torch.manual_seed(0)
     vae = AutoencoderKL(in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
                         layers_per_block=1, latent_channels=4, norm_num_groups=4,
-                        sample_size=SIZE)
-    unet = build_unet(in_channels=4, out_channels=4, sample_size=SIZE // 2,
+                        sample_size=size)
+    unet = build_unet(in_channels=4, out_channels=4, sample_size=size // 2,
                       block_out_channels=(16, 32), layers_per_block=1, attention_heads=2,
                       cross_attention_dim=16)
     conditions = MultiConditionEncoder(block_out_channels=[8, 16], embedding_channels=8,

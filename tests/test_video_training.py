@@ -27,13 +27,15 @@ def trained(tiny_overrides, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("video_run")
     overrides = [*tiny_overrides, f"experiment.output_dir={out}", *SMALL,
-                 *(f"video.{phase}.{kv}" for phase in ("vae_train", "phase1_train",
-                                                       "phase2_train") for kv in STEPS)]
+                 *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
+                                                       "phase1_train", "phase2_train")
+                   for kv in STEPS)]
     cfg = load_config("tiny", overrides)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         train.main(cfg, "vae", progress=False)
+        train.main(cfg, "vae_decoder", progress=False)
         folder = train.main(cfg, "video", progress=False)
     finally:
         torch.set_num_threads(threads)
@@ -89,7 +91,7 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(trained, one_thread):
     task = VideoTask(cfg, temporal=False, progress=False)
     model = task.build_model()
     data = task.train_dataset()
-    batch = task.collate([data[i] for i in range(4)])
+    batch = task._with_latents(task.collate([data[i] for i in range(4)]), "cpu")
     noise = torch.randn(batch["latents"].shape, generator=torch.Generator().manual_seed(0))
     timesteps = torch.tensor([10, 30, 50, 70])
     keep = torch.zeros(4, 2, dtype=torch.bool)
@@ -108,5 +110,5 @@ def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
     import train
 
     cfg = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={tmp_path}", *SMALL])
-    with pytest.raises(SignGenError, match="python train.py --stage vae"):
+    with pytest.raises(SignGenError, match="python train.py --stage vae_decoder"):
         train.main(cfg, "video_frames", progress=False)

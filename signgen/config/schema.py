@@ -319,6 +319,10 @@ class VideoConfig:
     # EMA of the trained weights (exported and evaluated); 0 turns it off.
     ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 0.99999})
     vae_train: TrainConfig = field(default_factory=TrainConfig)
+    # Then fine-tune the small VAE's decoder alone (``--stage vae_decoder``; the encoder and
+    # so the latent space stay fixed); off: the video model uses the VAE as trained.
+    finetune_vae_decoder: bool = False
+    vae_decoder_train: TrainConfig = field(default_factory=TrainConfig)
     phase1_train: TrainConfig = field(default_factory=TrainConfig)  # single frames, all parts
     phase2_train: TrainConfig = field(default_factory=TrainConfig)  # clips, temporal layers
 
@@ -339,6 +343,62 @@ class VideoConfig:
 
 
 @dataclass
+class FSQModelConfig:
+    """FSQ autoencoder (``signgen.models.fsq_autoencoder.FSQAutoencoder``): keyword
+    arguments but ``embedding_channels`` / ``embedding_size``, which come from the stage-I
+    condition encoder and the frame size. Each of ``hidden_channels`` halves the map:
+    tiny 32x32 -> 4x4 = 16 tokens per frame; ``codebook_size`` = prod(levels)."""
+
+    hidden_channels: List[int] = field(default_factory=lambda: [64, 128, 128])
+    levels: List[int] = field(default_factory=lambda: [5, 5, 5, 5])
+    temporal_kernel: int = positive(1)  # odd; 1 = frames independent
+    pose_hidden: int = positive(512)
+
+    def check(self) -> list[str]:
+        """Problems that involve several keys (empty when consistent)."""
+        problems = []
+        if not self.hidden_channels or min(self.hidden_channels) < 1:
+            problems.append(f"hidden_channels needs positive widths, got {self.hidden_channels}")
+        if not self.levels or min(self.levels) < 3:
+            problems.append(f"levels must each be >= 3, got {self.levels}")
+        if self.temporal_kernel % 2 == 0:
+            problems.append(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        return problems
+
+
+@dataclass
+class FSQLossConfig:
+    """Weights of the FSQ autoencoder's loss terms (signgen/training/tasks/fsq.py)."""
+
+    # MSE to the stage-I embedding / its frame-to-frame variance (1 = the mean embedding)
+    embedding_weight: float = field(default=1.0, metadata={"min": 0.0})
+    # 1 - cosine per frame of the embeddings minus their mean
+    embedding_cosine_weight: float = field(default=0.0, metadata={"min": 0.0})
+    pose_weight: float = field(default=1.0, metadata={"min": 0.0})  # rotation-matrix MSE
+    joints_weight: float = field(default=10.0, metadata={"min": 0.0})  # mean joint error, m
+    keypoints_weight: float = field(default=1.0, metadata={"min": 0.0})  # L1, normalised
+
+
+@dataclass
+class FSQConfig:
+    """Stage II, the FSQ multi-condition autoencoder (``python train.py --stage fsq``).
+
+    ``video_model``: the stage-I pipeline folder whose (frozen) condition encoder makes
+    the embeddings to compress. ``clip_length`` frames per training clip when
+    ``model.temporal_kernel`` > 1 (single frames otherwise)."""
+
+    model: FSQModelConfig = field(default_factory=FSQModelConfig)
+    loss: FSQLossConfig = field(default_factory=FSQLossConfig)
+    video_model: str = "${experiment.output_dir}/video_temporal/model"
+    clip_length: int = positive(8)
+    ema_decay: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99999})  # 0 = off
+    # ~0.45 s/step (batch 16 frames, 128 px) single-threaded on a busy 2-core CPU: ~23 min.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=3000, batch_size=16, learning_rate=1e-3, warmup_steps=100, log_every=50,
+        eval_every=500, save_every=500))
+
+
+@dataclass
 class SignGenConfig:
     """Top-level config; ``extends`` names the YAML this one is layered on."""
 
@@ -350,3 +410,4 @@ class SignGenConfig:
     synthsign: SynthSignConfig = field(default_factory=SynthSignConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
+    fsq: FSQConfig = field(default_factory=FSQConfig)

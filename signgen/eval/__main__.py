@@ -3,6 +3,8 @@
     python -m signgen.eval score --system ground_truth --split test_novel_sentences
                                  [--num N] [--config tiny] [key=value ...]
     python -m signgen.eval score --system lookup_concat --split test_novel_sentences
+    python -m signgen.eval score --system stage1_gt_conditions --split test_unseen_signers
+                                 [--model DIR] [--steps N] [--guidance S]
     python -m signgen.eval report [--out docs/results.md]
 
 ``score`` writes benchmarks/results/<system>__<split>.json and .md; ``report``
@@ -21,7 +23,14 @@ from signgen.config import DEFAULT_CONFIG, load_config
 from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
-SYSTEMS = ("ground_truth", "lookup_concat")
+SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
+           "stage1_no_temporal")
+# Stage I systems: (trained phase whose model they use, conditions the model sees).
+VIDEO_SYSTEMS = {
+    "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
+    "stage1_skeleton_only": ("video_temporal", ("pose_map",)),
+    "stage1_no_temporal": ("video_frames", ("pose_map", "hand_render")),
+}
 RESULTS_DIR = Path("benchmarks/results")
 
 
@@ -30,6 +39,14 @@ def _build_system(name: str, cfg, args):
 
     if name == "ground_truth":
         return GroundTruthSystem()
+    if name in VIDEO_SYSTEMS:
+        from signgen.eval.systems import VideoModelSystem
+
+        phase, conditions = VIDEO_SYSTEMS[name]
+        model = args.model or Path(cfg.experiment.output_dir) / phase / "model"
+        return VideoModelSystem(model, Path(cfg.data.root) / cfg.data.dataset, name,
+                                conditions, num_inference_steps=args.steps,
+                                guidance_scale=args.guidance, seed=cfg.experiment.seed)
     lexicon_dir = Path(args.lexicon_dir or Path(cfg.data.root) / "synthsign_lexicon")
     if not (lexicon_dir / "index.csv").is_file():
         from signgen.data.synthsign.lexicon import Lexicon
@@ -42,7 +59,17 @@ def _build_system(name: str, cfg, args):
         for language in cfg.synthsign.languages:
             export_lexicon(lexicon_dir, Lexicon.load(), signer, language, fps=cfg.data.fps,
                            size=(cfg.render.height, cfg.render.width))
-    return LookupConcatSystem(lexicon_dir)
+    renderer = None
+    if args.render_video:  # the stage I model renders the baseline's poses (skeleton only)
+        from signgen.eval.systems import VideoModelSystem
+
+        model = args.model or Path(cfg.experiment.output_dir) / "video_temporal" / "model"
+        renderer = VideoModelSystem(model, Path(cfg.data.root) / cfg.data.dataset,
+                                    "lookup_concat_renderer", ("pose_map",),
+                                    num_inference_steps=args.steps,
+                                    guidance_scale=args.guidance, seed=cfg.experiment.seed)
+    return LookupConcatSystem(lexicon_dir, renderer, size=(cfg.render.height,
+                                                           cfg.render.width))
 
 
 def _score(args) -> None:
@@ -54,8 +81,45 @@ def _score(args) -> None:
     result = score_system(system, root, args.split, Evaluators.load(cfg.eval.weights_dir),
                           num=args.num)
     result["command"] = "python -m signgen.eval " + " ".join(sys.argv[1:])
+    if hasattr(system, "info"):
+        result["system_info"] = system.info
     path = write_result(result, RESULTS_DIR)
     print(path.with_suffix(".md").read_text())
+
+
+def _side_by_side(args) -> None:
+    import json
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from signgen.data.synthsign.dataset import read_video
+    from signgen.eval.side_by_side import contact_sheet, save_gif, tile_streams
+    from signgen.pipelines.sign_video import SignVideoPipeline
+
+    cfg = load_config(args.config, args.overrides)
+    root = Path(cfg.data.root) / cfg.data.dataset
+    folder = root / "samples" / args.sample
+    if not (folder / "sample.json").is_file():
+        raise SignGenError(f"no sample {args.sample!r} in {root}")
+    sample = json.loads((folder / "sample.json").read_text())
+    model = Path(args.model or Path(cfg.experiment.output_dir) / "video_temporal" / "model")
+    pipe = SignVideoPipeline.from_pretrained(model)
+    with np.load(folder / "conditions.npz") as c:
+        pose, hands = c["pose_map"][:args.frames], c["hand_render"][:args.frames]
+    reference = np.asarray(Image.open(root / "references" / f"{sample['signer_id']}.png")
+                           .convert("RGB"))
+    generated = pipe(reference, pose, hands, num_inference_steps=args.steps,
+                     generator=torch.Generator().manual_seed(cfg.experiment.seed)).frames
+    truth = read_video(folder / "video.mp4")[:args.frames]
+    tiled = tile_streams([reference, pose, hands, generated, truth],
+                         ["reference", "pose map", "hand render", "generated", "truth"])
+    out = Path(args.out)
+    save_gif(out.with_suffix(".gif"), tiled, fps=sample["fps"])
+    Image.fromarray(contact_sheet(tiled)).save(out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.gif')} and {out.with_suffix('.png')} "
+          f"({sample['sample_id']}, signer {sample['signer_id']}, model {model})")
 
 
 def _report(args) -> None:
@@ -74,7 +138,13 @@ def _report(args) -> None:
              "`benchmarks/results/<system>__<split>.json`; each row was produced by the "
              "command stored in its JSON file. `–` means not applicable (see the file's "
              "`notes`). WER and DTW-MJE: lower is better; BLEU-4, PCK, identity, SSIM, "
-             "PSNR: higher is better. DTW-MJE and jitter are in shoulder widths.", "",
+             "PSNR: higher is better. DTW-MJE and jitter are in shoulder widths. "
+             "`bt_wer`: video -> keypoint estimator -> pose recogniser trained on the "
+             "estimator's keypoints of ground-truth train videos; `cnn_bt_wer`: the "
+             "end-to-end CNN video recogniser; `pose_bt_wer`: the pose recogniser on the "
+             "system's keypoints (exact ones for ground truth, estimated from video for "
+             "video-only systems). `stage1_*` rows run on the first `num_samples` clips "
+             "of the split (see each file's `command` and `system_info`).", "",
              markdown_table(results), ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out} ({len(results)} rows)")
@@ -89,9 +159,25 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--split", default="test_novel_sentences", choices=SPLITS)
     score.add_argument("--num", type=int, help="only the first N samples")
     score.add_argument("--lexicon-dir", help="isolated-sign export for lookup_concat")
+    score.add_argument("--model", help="SignVideoPipeline folder for the stage1_* systems "
+                                       "(default: the run's trained model)")
+    score.add_argument("--render-video", action="store_true",
+                       help="lookup_concat: render its poses to video with the stage I model")
+    score.add_argument("--steps", type=int, help="denoising steps (stage1_*)")
+    score.add_argument("--guidance", type=float, help="guidance scale (stage1_*)")
     score.add_argument("--config", default=DEFAULT_CONFIG)
     score.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     score.set_defaults(func=_score)
+    side = sub.add_parser("side-by-side", help="GIF + PNG: reference, conditions, "
+                                               "generated, ground truth")
+    side.add_argument("--sample", default="test_unseen_signers-00000")
+    side.add_argument("--model", help="SignVideoPipeline folder (default: the run's model)")
+    side.add_argument("--frames", type=int, default=48)
+    side.add_argument("--steps", type=int, default=20)
+    side.add_argument("--out", default="docs/stage1_side_by_side")
+    side.add_argument("--config", default=DEFAULT_CONFIG)
+    side.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    side.set_defaults(func=_side_by_side)
     report = sub.add_parser("report", help="regenerate docs/results.md")
     report.add_argument("--out", default="docs/results.md")
     report.set_defaults(func=_report)

@@ -1,4 +1,5 @@
-"""Systems the suite scores: the ground truth, baselines, and (later) signgen's stages."""
+"""Systems the suite scores: the ground truth, the lookup + concatenation baseline, and
+signgen's stage I video model on ground-truth conditions."""
 
 from __future__ import annotations
 
@@ -20,16 +21,91 @@ class GroundTruthSystem:
 class LookupConcatSystem:
     """spoken-to-signed's gloss lookup + concatenation on the isolated-sign export.
 
-    It produces keypoints only; videos need a renderer from keypoints, which signgen's
-    video model provides (issue #5): until then video metrics are null for it."""
+    It produces keypoints (no face, no hand meshes). With a ``renderer`` (a
+    ``VideoModelSystem``), they are also drawn as pose maps and rendered to video of the
+    sample's signer by the stage I model, skeleton only (the only condition this peer
+    system yields), so the video metrics apply to it too."""
 
     name = "lookup_concat"
 
-    def __init__(self, lexicon_dir: str | Path) -> None:
+    def __init__(self, lexicon_dir: str | Path, renderer: VideoModelSystem | None = None,
+                 size: tuple[int, int] = (128, 128)) -> None:
         from signgen.eval.lookup_baseline import LookupConcatBaseline
 
         self.baseline = LookupConcatBaseline(lexicon_dir)
+        self.renderer, self.size = renderer, size
+        if renderer is not None:  # a separate row: its video costs more, so fewer samples
+            self.name = "lookup_concat_rendered"
+            self.info = {"renderer": renderer.info}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         keypoints, visible = self.baseline.keypoints(gt.sample["glosses"], gt.sample["language"])
-        return SystemOutput(keypoints=keypoints, visible=visible)
+        video = None
+        if self.renderer is not None:
+            from signgen.data.synthsign.conditions import draw_pose_map
+
+            pose_maps = draw_pose_map(keypoints, visible, *self.size)
+            video = self.renderer.render(gt.sample["signer_id"], pose_maps)
+        return SystemOutput(video=video, keypoints=keypoints, visible=visible)
+
+
+class VideoModelSystem:
+    """Stage I on ground-truth conditions: the sample's own pose maps (and hand renders)
+    and its signer's reference image -> a frame-aligned video from ``SignVideoPipeline``.
+
+    ``conditions`` selects which conditions the model sees (the others are masked off, as
+    in condition dropout): the ``stage1_skeleton_only`` ablation passes only the pose map.
+    The seed is fixed per sample (``seed`` + sample index in the manifest order of calls),
+    so a rerun renders the same videos."""
+
+    def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str,
+                 conditions: tuple[str, ...] = ("pose_map", "hand_render"),
+                 num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 seed: int = 0) -> None:
+        import json
+
+        from signgen.errors import SignGenError
+        from signgen.pipelines.sign_video import SignVideoPipeline
+
+        folder = Path(pipeline_dir)
+        if not (folder / "model_index.json").is_file():
+            raise SignGenError(f"no video model in {folder}; train one with "
+                               f"python train.py --stage video (or pass --model)")
+        self.pipe = SignVideoPipeline.from_pretrained(folder)
+        self.pipe.set_progress_bar_config(disable=True)
+        info = folder / "video.json"
+        sampling = json.loads(info.read_text()).get("sampling", {}) if info.is_file() else {}
+        self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
+        self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
+            "guidance_scale", 1.0)
+        self.window = sampling.get("window", 16)
+        self.overlap = sampling.get("overlap", 4)
+        self.root, self.name, self.conditions = Path(root), name, tuple(conditions)
+        self.seed, self.calls = seed, 0
+        self.info = {"model": str(folder), "num_inference_steps": self.steps,
+                     "guidance_scale": self.guidance, "window": self.window,
+                     "overlap": self.overlap, "conditions": list(self.conditions),
+                     "scheduler": type(self.pipe.scheduler).__name__, "seed": seed}
+
+    def render(self, signer_id: str, pose_maps, hand_renders=None):
+        """(T,H,W,3) uint8 video of ``signer_id`` (its reference image) following the
+        given condition maps (hand renders None: skeleton only); seeded per call."""
+        import torch
+        from PIL import Image
+
+        reference = Image.open(self.root / "references" / f"{signer_id}.png").convert("RGB")
+        generator = torch.Generator().manual_seed(self.seed + self.calls)
+        self.calls += 1
+        return self.pipe(reference, pose_maps, hand_renders, num_inference_steps=self.steps,
+                         guidance_scale=self.guidance, window=self.window,
+                         overlap=self.overlap, generator=generator, progress=False).frames
+
+    def generate(self, gt: GroundTruth) -> SystemOutput:
+        import numpy as np
+
+        folder = self.root / "samples" / gt.sample["sample_id"]
+        with np.load(folder / "conditions.npz") as c:
+            maps = {k: c[k] if k in self.conditions else None
+                    for k in ("pose_map", "hand_render")}
+        frames = self.render(gt.sample["signer_id"], maps["pose_map"], maps["hand_render"])
+        return SystemOutput(video=frames, frame_aligned=True)

@@ -89,7 +89,8 @@ def foreground_mask(frames: torch.Tensor, background: torch.Tensor | None = None
 
 
 def vae_loss(model, frames: torch.Tensor, kl_weight: float,
-             background: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+             background: torch.Tensor | None = None,
+             sample_posterior: bool = True) -> tuple[torch.Tensor, dict]:
     """Signer-weighted L1 of a posterior sample's reconstruction + kl_weight x KL.
 
     Args:
@@ -107,7 +108,7 @@ def vae_loss(model, frames: torch.Tensor, kl_weight: float,
     moments = []
     hook = last.register_forward_hook(lambda module, args, out: moments.append(out))
     try:
-        recon = model(frames, sample_posterior=True).sample
+        recon = model(frames, sample_posterior=sample_posterior).sample
     finally:
         hook.remove()
     posterior = DiagonalGaussianDistribution(moments[0].float())
@@ -160,9 +161,15 @@ class CachedFrames(Dataset):
 
 
 class VAETask:
-    """``TrainingTask`` of the small ``AutoencoderKL`` on SynthSign frames."""
+    """``TrainingTask`` of the small ``AutoencoderKL`` on SynthSign frames.
 
-    def __init__(self, cfg: SignGenConfig) -> None:
+    ``decoder_only``: start from the trained VAE (``<output_dir>/vae/model``) and train
+    only its decoder on the posterior means (what the diffusion model produces), as
+    sd-vae-ft-mse did for SD: the encoder, hence the latent space every later stage
+    learns in, stays bit-identical, so a sharper decoder can be swapped in at any time."""
+
+    def __init__(self, cfg: SignGenConfig, decoder_only: bool = False) -> None:
+        self.decoder_only = decoder_only
         vae = cfg.video.vae
         if vae.pretrained_path is not None:
             raise ConfigError(
@@ -186,6 +193,13 @@ class VAETask:
 
     def build_model(self):
         from diffusers import AutoencoderKL
+
+        if self.decoder_only:
+            source = Path(self.cfg.experiment.output_dir) / "vae" / "model"
+            if not (source / "config.json").is_file():
+                raise ConfigError(f"decoder fine-tuning starts from the trained VAE, not "
+                                  f"found in {source}; run python train.py --stage vae")
+            return AutoencoderKL.from_pretrained(source)
 
         meta = json.loads((self.root / "meta.json").read_text()) \
             if (self.root / "meta.json").is_file() else {}
@@ -229,10 +243,18 @@ class VAETask:
                                   for f, t, x in zip(frames, tops, lefts, strict=True)])
         return {"frames": frames, "background": background}
 
+    def trainable_parameters(self, model):
+        vae = getattr(model, "module", model)
+        if not self.decoder_only:
+            return list(vae.parameters())
+        parts = [vae.decoder] + ([vae.post_quant_conv] if vae.post_quant_conv else [])
+        return [p for part in parts for p in part.parameters()]
+
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         device = next(model.parameters()).device  # the loop leaves batches where collate made them
         return vae_loss(model, batch["frames"].to(device), self.model_cfg.kl_weight,
-                        batch["background"].to(device))
+                        batch["background"].to(device),
+                        sample_posterior=not self.decoder_only)
 
     def evaluate(self, model) -> dict[str, float]:
         if self._eval_frames is None:

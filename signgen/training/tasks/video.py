@@ -11,9 +11,10 @@
   denoiser is lifted to a ``UNetMotionModel`` (zero-initialised temporal layers, or the
   AnimateDiff modules at ``motion_adapter_path``); only the temporal layers train.
 
-Data: the frame cache of the train split (``signgen.data.frame_cache``) and a cache of the
-frozen VAE's latents of every train frame (``<dataset>/cache/latents-train-<vae hash>/``,
-(N,c,h,w) float16, already multiplied by the VAE's ``scaling_factor``), built on first use.
+Data: the frame cache of the train split (``signgen.data.frame_cache``). Latents come from
+the frozen VAE (posterior mean x ``scaling_factor``) per batch: a tiny-config run sees
+~40k frames, fewer than the 90k train frames a latent cache would have to encode first
+(measured ~25 ms per 128 px frame on the 2-core CPU).
 
 Loss: MSE between the denoiser's prediction and the noise (``epsilon``) or the velocity
 (``v_prediction``) at a uniformly drawn timestep of the DDPM schedule (SD's scaled-linear
@@ -39,7 +40,6 @@ from signgen.errors import ConfigError, SignGenError
 
 DEV_FRAMES = 32  # phase-1 evaluation: frames spread over the dev split
 DEV_CLIPS = 4  # phase-2 evaluation
-LATENT_BATCH = 32
 
 
 def training_scheduler(num_train_timesteps: int, prediction_type: str):
@@ -52,10 +52,12 @@ def training_scheduler(num_train_timesteps: int, prediction_type: str):
 
 
 def vae_folder(cfg: SignGenConfig) -> Path:
-    """The frozen VAE: ``video.vae.pretrained_path`` or the one ``--stage vae`` trained."""
+    """The frozen VAE: ``video.vae.pretrained_path``, or the one ``--stage vae`` trained
+    (with the decoder ``--stage vae_decoder`` fine-tuned when ``finetune_vae_decoder``)."""
     if cfg.video.vae.pretrained_path:
         return Path(cfg.video.vae.pretrained_path)
-    return Path(cfg.experiment.output_dir) / "vae" / "model"
+    stage = "vae_decoder" if cfg.video.finetune_vae_decoder else "vae"
+    return Path(cfg.experiment.output_dir) / stage / "model"
 
 
 def frames_model_folder(cfg: SignGenConfig) -> Path:
@@ -77,38 +79,17 @@ def load_vae(folder: Path):
     from diffusers import AutoencoderKL
 
     if not (folder / "config.json").is_file():
-        raise SignGenError(f"no VAE in {folder}; train it with python train.py --stage vae "
-                           f"or set video.vae.pretrained_path")
+        stage = folder.parent.name if folder.parent.name.startswith("vae") else "vae"
+        raise SignGenError(f"no VAE in {folder}; train it with python train.py --stage "
+                           f"{stage} or set video.vae.pretrained_path")
     return AutoencoderKL.from_pretrained(folder).eval().requires_grad_(False)
 
 
-def latent_cache(frames, vae, vae_dir: Path, progress: bool = True) -> np.ndarray:
-    """Scaled VAE latent means of every frame of a frame cache: (N,c,h,w) float16 memmap,
-    built once per (frame cache, VAE) and written under a temporary name."""
-    from tqdm import tqdm
-
-    folder = Path(frames.folder).parent / f"latents-{Path(frames.folder).name}-" \
-                                         f"{_weights_hash(vae_dir)}"
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    shape = (frames.num_frames, vae.config.latent_channels, frames.height // factor,
-             frames.width // factor)
-    path = folder / "latents.f16"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".tmp-latents.f16"
-        out = np.memmap(tmp, dtype=np.float16, mode="w+", shape=shape)
-        scale = vae.config.scaling_factor
-        with torch.no_grad():
-            for start in tqdm(range(0, shape[0], LATENT_BATCH), desc="encoding latents",
-                              unit="batch", disable=not progress):
-                x = torch.from_numpy(np.array(frames.video[start:start + LATENT_BATCH]))
-                x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
-                latent = vae.encode(x).latent_dist.mean * scale
-                out[start:start + len(x)] = latent.numpy().astype(np.float16)
-        out.flush()
-        del out
-        tmp.rename(path)
-    return np.memmap(path, dtype=np.float16, mode="r", shape=shape)
+@torch.no_grad()
+def encode_frames(vae, frames: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """(N,3,H,W) float in [-1,1] -> (N,c,H/f,W/f) scaled VAE latent means."""
+    return torch.cat([vae.encode(chunk).latent_dist.mean for chunk in frames.split(batch_size)]
+                     ) * vae.config.scaling_factor
 
 
 def _image(array: np.ndarray, signed: bool) -> torch.Tensor:
@@ -121,12 +102,12 @@ class FrameItems(Dataset):
     """Training items of a frame cache: one frame (``length`` None) or a clip of
     ``length`` consecutive frames of one sample.
 
-    Item: latents ((c,h,w) or (F,c,h,w) float), pose_map / hand_render ((3,H,W) or
-    (F,3,H,W) float in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id."""
+    Item: video, pose_map / hand_render ((3,H,W) or (F,3,H,W) float; video in [-1,1],
+    conditions in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id."""
 
-    def __init__(self, frames, latents: np.ndarray, length: int | None = None,
+    def __init__(self, frames, length: int | None = None,
                  starts: np.ndarray | None = None) -> None:
-        self.frames, self.latents, self.length = frames, latents, length
+        self.frames, self.length = frames, length
         if starts is None:
             starts = (np.arange(frames.num_frames) if length is None
                       else frames.clip_starts(length))
@@ -141,13 +122,13 @@ class FrameItems(Dataset):
         start = int(self.starts[index])
         span = slice(start, start + (self.length or 1))
         sample = self.frames.samples[self.frames.sample_of_frame(start)]
-        item = {"latents": torch.from_numpy(np.array(self.latents[span])).float(),
+        item = {"video": _image(self.frames.video[span], signed=True),
                 "pose_map": _image(self.frames.pose_map[span], signed=False),
                 "hand_render": _image(self.frames.hand_render[span], signed=False),
                 "reference": _image(self.frames.reference(sample["signer_id"]), signed=True),
                 "sample_id": sample["sample_id"]}
         if self.length is None:
-            for key in ("latents", "pose_map", "hand_render"):
+            for key in ("video", "pose_map", "hand_render"):
                 item[key] = item[key][0]
         return item
 
@@ -253,15 +234,24 @@ class VideoTask:
         return freeze_except_motion(model.unet)
 
     # -- data ------------------------------------------------------------------------------
-    def _latents(self, frames) -> np.ndarray:
-        return latent_cache(frames, self.vae, self.vae_dir, progress=self.progress)
-
     def train_dataset(self) -> FrameItems:
         length = self.video.clip_length if self.temporal else None
-        return FrameItems(self.train_frames, self._latents(self.train_frames), length)
+        return FrameItems(self.train_frames, length)
 
     def collate(self, items: list[dict]) -> dict:
         return collate(items)
+
+    def _with_latents(self, batch: dict, device) -> dict:
+        """The batch on ``device`` with ``latents`` ((B,c,h,w) or (B,F,c,h,w)) encoded by
+        the frozen VAE in place of ``video``."""
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                 for k, v in batch.items()}
+        if "latents" not in batch:
+            video = batch.pop("video")
+            self.vae.to(device)
+            latents = encode_frames(self.vae, video.flatten(0, 1) if video.ndim == 5 else video)
+            batch["latents"] = latents.view(*video.shape[:-3], *latents.shape[1:])
+        return batch
 
     # -- loss ------------------------------------------------------------------------------
     def _denoise_loss(self, model: VideoParts, batch: dict, noise: torch.Tensor,
@@ -298,8 +288,9 @@ class VideoTask:
         return F.mse_loss(pred.float(), target.float())
 
     def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        device = next(model.parameters()).device
+        batch = self._with_latents(batch, device)
         batch_size = len(batch["latents"])
-        device = batch["latents"].device
         noise = torch.randn_like(batch["latents"])
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps,
                                   (batch_size,), device=device)
@@ -315,16 +306,16 @@ class VideoTask:
     # -- evaluation and export ------------------------------------------------------------
     def evaluate(self, model: VideoParts) -> dict[str, float]:
         if self._dev_batch is None:
-            latents = self._latents(self.dev_frames)
             if self.temporal:
                 starts = self.dev_frames.clip_starts(self.video.clip_length)
             else:
                 starts = np.arange(self.dev_frames.num_frames)
             count = DEV_CLIPS if self.temporal else DEV_FRAMES
             picked = starts[np.linspace(0, len(starts) - 1, min(count, len(starts))).astype(int)]
-            items = FrameItems(self.dev_frames, latents,
+            items = FrameItems(self.dev_frames,
                                self.video.clip_length if self.temporal else None, picked)
-            batch = collate([items[i] for i in range(len(items))])
+            batch = self._with_latents(self.collate([items[i] for i in range(len(items))]),
+                                       "cpu")
             g = torch.Generator().manual_seed(1234)
             batch["noise"] = torch.randn(batch["latents"].shape, generator=g)
             steps = self.noise_scheduler.config.num_train_timesteps

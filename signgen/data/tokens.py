@@ -1,0 +1,204 @@
+"""Token datasets: a split encoded by one FSQ autoencoder checkpoint, on disk.
+
+The translator (stage III) learns text -> the FSQ tokens of each frame. Tokens only mean
+something to the FSQ decoder that made them, so every token folder records that
+checkpoint's weights hash (``fsq_id``) and ``load_tokens`` refuses any other::
+
+    <out_dir>/                 default <dataset>/tokens/<fsq_id>/<split>/
+        tokens.jsonl           one line per sample: sample_id, text, glosses, language,
+                               signer_id, tokens ([[int] * tokens_per_frame] * T)
+        meta.json              format, fsq_id, codebook_size, tokens_per_frame,
+                               token_grid, split, num_samples, num_frames, plan_hash
+
+The folder is written under a temporary name and renamed when complete, so a reader
+never sees half a split.
+
+    python -m signgen.data.tokens --fsq outputs/tiny/fsq/model --split train [--out DIR]
+
+The models are passed in (``tokenise_split``); only the command line loads them, from
+the exported FSQ folder and the stage-I pipeline its ``fsq.json`` names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from signgen.errors import SignGenError
+
+FORMAT = "signgen-tokens"
+FORMAT_VERSION = 1
+TOKENS_FILE = "tokens.jsonl"
+META_FILE = "meta.json"
+CONDITION_BATCH = 64  # frames per condition-encoder call
+
+
+@dataclass
+class TokenSplit:
+    """A loaded token folder: ``meta`` (meta.json) and ``samples``, one dict per sample
+    with sample_id, text, glosses, language, signer_id and tokens (T,tokens_per_frame)
+    int64 in [0, codebook_size)."""
+
+    meta: dict
+    samples: list[dict]
+
+    @property
+    def fsq_id(self) -> str:
+        return self.meta["fsq_id"]
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.meta["codebook_size"])
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return int(self.meta["tokens_per_frame"])
+
+
+def default_tokens_dir(dataset_root: str | Path, fsq_id: str, split: str) -> Path:
+    return Path(dataset_root) / "tokens" / fsq_id / split
+
+
+@torch.no_grad()
+def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split: str,
+                   out_dir: str | Path, fsq_id: str, progress: bool = True) -> Path:
+    """Encode every sample of ``split`` of the SynthSign folder ``dataset_root`` into FSQ
+    tokens in ``out_dir`` (replacing what is there); returns ``out_dir``.
+
+    ``condition_encoder`` (stage I) embeds each frame's pose map and hand render;
+    ``fsq_model`` (an ``FSQAutoencoder`` built for that encoder) encodes each sample as
+    one clip; ``fsq_id`` is its weights hash (``fsq_weights_id``)."""
+    from tqdm import tqdm
+
+    from signgen.data.synthsign.dataset import SynthSignDataset
+
+    dataset = SynthSignDataset(dataset_root, split, fields=("pose_map", "hand_render"))
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".tmp-{out_dir.name}")
+    shutil.rmtree(tmp, ignore_errors=True)  # a killed run's leftover
+    tmp.mkdir()
+    fsq_model.eval()
+    condition_encoder.eval()
+    device = fsq_model.device
+    condition_encoder.to(device)
+    num_frames = 0
+    try:
+        with open(tmp / TOKENS_FILE, "w") as f:
+            for i in tqdm(range(len(dataset)), desc=f"tokenise {split}", disable=not progress):
+                item = dataset[i]
+                embedding = torch.cat([
+                    condition_encoder.embed({"pose_map": p.to(device), "hand_render": h.to(device)})
+                    for p, h in zip(item["pose_map"].split(CONDITION_BATCH),
+                                    item["hand_render"].split(CONDITION_BATCH), strict=True)])
+                indices = fsq_model.encode(embedding, num_frames=len(embedding)).indices
+                record = {k: item[k] for k in ("sample_id", "text", "glosses", "language",
+                                               "signer_id")}
+                record["tokens"] = indices.cpu().tolist()
+                f.write(json.dumps(record) + "\n")
+                num_frames += len(indices)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fsq_id": fsq_id,
+                "codebook_size": int(fsq_model.codebook_size),
+                "tokens_per_frame": int(fsq_model.tokens_per_frame),
+                "token_grid": list(fsq_model.token_grid), "split": split,
+                "num_samples": len(dataset), "num_frames": num_frames,
+                "plan_hash": dataset.meta.get("plan_hash")}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def load_tokens(directory: str | Path, expected_fsq_id: str) -> TokenSplit:
+    """Read a token folder; SignGenError if it is missing, malformed, or was made by
+    another FSQ checkpoint than ``expected_fsq_id``."""
+    directory = Path(directory)
+    meta_path, tokens_path = directory / META_FILE, directory / TOKENS_FILE
+    if not meta_path.is_file() or not tokens_path.is_file():
+        raise SignGenError(f"{directory} is not a token folder (no {META_FILE} / "
+                           f"{TOKENS_FILE}); make one with python -m signgen.data.tokens")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise SignGenError(f"{meta_path} has format {meta.get('format')!r} version "
+                           f"{meta.get('format_version')!r}, expected {FORMAT!r} "
+                           f"version {FORMAT_VERSION}")
+    if meta.get("fsq_id") != expected_fsq_id:
+        raise SignGenError(f"the tokens in {directory} were made by FSQ checkpoint "
+                           f"{meta.get('fsq_id')!r}, not {expected_fsq_id!r}; re-tokenise the "
+                           f"split with that checkpoint (python -m signgen.data.tokens)")
+    width, size = int(meta["tokens_per_frame"]), int(meta["codebook_size"])
+    samples = []
+    for line_number, line in enumerate(tokens_path.read_text().splitlines(), start=1):
+        record = json.loads(line)
+        tokens = np.asarray(record["tokens"], dtype=np.int64)
+        if tokens.ndim != 2 or tokens.shape[1] != width or tokens.shape[0] < 1 \
+                or tokens.min() < 0 or tokens.max() >= size:
+            raise SignGenError(f"{tokens_path}:{line_number}: tokens must be T x {width} "
+                               f"integers in [0, {size}), got shape {tokens.shape}")
+        record["tokens"] = tokens
+        samples.append(record)
+    if len(samples) != meta.get("num_samples"):
+        raise SignGenError(f"{tokens_path} has {len(samples)} samples, meta.json says "
+                           f"{meta.get('num_samples')}")
+    return TokenSplit(meta=meta, samples=samples)
+
+
+def fsq_weights_id(fsq_dir: str | Path) -> str:
+    """The ``fsq_id`` of an exported FSQ folder: its weights hash."""
+    from signgen.training.tasks.video_pose_recogniser import weights_hash
+
+    return weights_hash(Path(fsq_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from signgen.config import DEFAULT_CONFIG, load_config
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+    from signgen.training.tasks.fsq import load_condition_encoder
+
+    parser = argparse.ArgumentParser(description="Encode a dataset split into FSQ tokens.")
+    parser.add_argument("--fsq", required=True, help="exported FSQ folder (with fsq.json)")
+    parser.add_argument("--split", required=True, help="dataset split, e.g. train")
+    parser.add_argument("--out", help="output folder (default <dataset>/tokens/<fsq_id>/<split>)")
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help="config naming the dataset (data.root, data.dataset)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    fsq_dir = Path(args.fsq)
+    info_path = fsq_dir / "fsq.json"
+    if not info_path.is_file():
+        raise SignGenError(f"{fsq_dir} is not an exported FSQ autoencoder (no fsq.json); "
+                           f"train one with python train.py --stage fsq")
+    info = json.loads(info_path.read_text())
+    video_dir = Path(info["video_model"])
+    encoder = load_condition_encoder(video_dir)
+    from signgen.training.tasks.fsq import weights_hash
+
+    found = weights_hash(video_dir / "condition_encoder")
+    if found != info["condition_encoder_hash"]:
+        raise SignGenError(f"the condition encoder in {video_dir} (hash {found}) is not the "
+                           f"one the FSQ autoencoder was trained on "
+                           f"({info['condition_encoder_hash']})")
+    fsq_id = fsq_weights_id(fsq_dir)
+    root = Path(cfg.data.root) / cfg.data.dataset
+    out = Path(args.out) if args.out else default_tokens_dir(root, fsq_id, args.split)
+    tokenise_split(FSQAutoencoder.from_pretrained(fsq_dir), encoder, root, args.split, out,
+                   fsq_id)
+    print(f"tokens of {args.split} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from signgen.cli import run_cli
+
+    sys.exit(run_cli(main))
