@@ -23,6 +23,7 @@ TASKS = {
     "pose_recogniser": "signgen.training.tasks.pose_recogniser",
     "video_pose_recogniser": "signgen.training.tasks.video_pose_recogniser",
     "keypoints": "signgen.training.tasks.keypoints",
+    "hand_keypoints": "signgen.training.tasks.hand_keypoints",
     "identity": "signgen.training.tasks.identity",
     "vae": "signgen.training.tasks.vae",
     "vae_decoder": "signgen.training.tasks.vae_decoder",
@@ -33,7 +34,8 @@ TASKS = {
 # Stages that run others in order (each resumes on its own).
 SEQUENCES = {"video": ("video_frames", "video_temporal")}
 # Evaluators are shipped: their exported model is also copied to eval.weights_dir/<stage>.
-EVALUATORS = ("recogniser", "pose_recogniser", "video_pose_recogniser", "keypoints", "identity")
+EVALUATORS = ("recogniser", "pose_recogniser", "video_pose_recogniser", "keypoints",
+              "hand_keypoints", "identity")
 NOT_BUILT = {
     "translator": "the text-to-token translator (issue #7)",
 }
