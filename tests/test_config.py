@@ -91,3 +91,15 @@ def test_hash_ignores_machine_local_paths(monkeypatch):
 def test_impossible_synthsign_settings(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("tiny", [override])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("video.sampling.overlap=8", "smaller than video.sampling.window"),
+    ("video.sampling.window=16", "frame positions they were never trained on"),
+    ("video.clip_length=40", "motion_max_seq_length"),
+    ("video.condition_encoder.block_out_channels=[16,32]", "as many stages"),
+    ("video.ema_decay=1.0", "above the maximum"),
+])
+def test_impossible_video_settings(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("tiny", [override])

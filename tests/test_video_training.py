@@ -16,6 +16,7 @@ SMALL = ["video.vae.block_out_channels=[8,16]", "video.vae.norm_num_groups=4",
          "video.reference_encoder.block_out_channels=[8,16]",
          "video.denoiser.block_out_channels=[16,32]", "video.denoiser.cross_attention_dim=16",
          "video.denoiser.motion_max_seq_length=8", "video.clip_length=4",
+         "video.sampling.window=4", "video.sampling.overlap=1",
          "video.denoiser.num_train_timesteps=100"]
 STEPS = ["max_steps=2", "batch_size=2", "warmup_steps=1", "log_every=1", "eval_every=2",
          "save_every=2"]

@@ -332,8 +332,8 @@ class VideoSamplingConfig:
     scheduler: str = choice("dpmsolver++", "ddim", "dpmsolver++", "euler")
     num_inference_steps: int = positive(20)
     guidance_scale: float = field(default=1.0, metadata={"min": 0.0})
-    window: int = positive(16)  # frames denoised together by the temporal layers
-    overlap: int = non_negative(4)  # frames shared by consecutive windows
+    window: int = positive(8)  # frames denoised together (<= the training clip_length)
+    overlap: int = non_negative(2)  # frames shared by consecutive windows
 
 
 @dataclass
@@ -369,6 +369,10 @@ class VideoConfig:
         if self.sampling.overlap >= self.sampling.window:
             problems.append(f"video.sampling.overlap ({self.sampling.overlap}) must be "
                             f"smaller than video.sampling.window ({self.sampling.window})")
+        if self.sampling.window > self.clip_length:
+            problems.append(f"video.sampling.window ({self.sampling.window}) exceeds "
+                            f"video.clip_length ({self.clip_length}): the temporal layers "
+                            f"would see frame positions they were never trained on")
         if self.clip_length > self.denoiser.motion_max_seq_length:
             problems.append("video.clip_length exceeds video.denoiser.motion_max_seq_length")
         return problems

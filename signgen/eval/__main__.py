@@ -46,7 +46,8 @@ def _build_system(name: str, cfg, args):
         model = args.model or Path(cfg.experiment.output_dir) / phase / "model"
         return VideoModelSystem(model, Path(cfg.data.root) / cfg.data.dataset, name,
                                 conditions, num_inference_steps=args.steps,
-                                guidance_scale=args.guidance, seed=cfg.experiment.seed)
+                                guidance_scale=args.guidance, seed=cfg.experiment.seed,
+                                window=args.window, overlap=args.overlap)
     lexicon_dir = Path(args.lexicon_dir or Path(cfg.data.root) / "synthsign_lexicon")
     if not (lexicon_dir / "index.csv").is_file():
         from signgen.data.synthsign.lexicon import Lexicon
@@ -67,7 +68,8 @@ def _build_system(name: str, cfg, args):
         renderer = VideoModelSystem(model, Path(cfg.data.root) / cfg.data.dataset,
                                     "lookup_concat_renderer", ("pose_map",),
                                     num_inference_steps=args.steps,
-                                    guidance_scale=args.guidance, seed=cfg.experiment.seed)
+                                    guidance_scale=args.guidance, seed=cfg.experiment.seed,
+                                    window=args.window, overlap=args.overlap)
     return LookupConcatSystem(lexicon_dir, renderer, size=(cfg.render.height,
                                                            cfg.render.width))
 
@@ -80,6 +82,8 @@ def _score(args) -> None:
     system = _build_system(args.system, cfg, args)
     result = score_system(system, root, args.split, Evaluators.load(cfg.eval.weights_dir),
                           num=args.num)
+    if args.num is not None:
+        result["subset"] = f"n{result['num_samples']}"
     result["command"] = "python -m signgen.eval " + " ".join(sys.argv[1:])
     if hasattr(system, "info"):
         result["system_info"] = system.info
@@ -110,7 +114,10 @@ def _side_by_side(args) -> None:
         pose, hands = c["pose_map"][:args.frames], c["hand_render"][:args.frames]
     reference = np.asarray(Image.open(root / "references" / f"{sample['signer_id']}.png")
                            .convert("RGB"))
+    info = model / "video.json"
+    sampling = json.loads(info.read_text()).get("sampling", {}) if info.is_file() else {}
     generated = pipe(reference, pose, hands, num_inference_steps=args.steps,
+                     window=sampling.get("window", 8), overlap=sampling.get("overlap", 2),
                      generator=torch.Generator().manual_seed(cfg.experiment.seed)).frames
     truth = read_video(folder / "video.mp4")[:args.frames]
     tiled = tile_streams([reference, pose, hands, generated, truth],
@@ -130,6 +137,7 @@ def _report(args) -> None:
         data = json.loads(path.read_text())
         if "system" in data and "split" in data:
             results.append(data)
+    results.sort(key=lambda r: (r["split"], r["system"], -r["num_samples"]))
     if not results:
         raise SignGenError(f"no result files in {RESULTS_DIR}; run python -m signgen.eval "
                            f"score first")
@@ -165,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="lookup_concat: render its poses to video with the stage I model")
     score.add_argument("--steps", type=int, help="denoising steps (stage1_*)")
     score.add_argument("--guidance", type=float, help="guidance scale (stage1_*)")
+    score.add_argument("--window", type=int, help="temporal window in frames (stage1_*; "
+                                                  "default: the model's video.json)")
+    score.add_argument("--overlap", type=int, help="frames shared by windows (stage1_*)")
     score.add_argument("--config", default=DEFAULT_CONFIG)
     score.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     score.set_defaults(func=_score)

@@ -223,10 +223,12 @@ def _load_reference(root: Path, signer_id: str):
 
 
 def write_result(result: dict, out_dir: str | Path = "benchmarks/results") -> Path:
-    """``<out_dir>/<system>__<split>.json`` and ``.md``."""
+    """``<out_dir>/<system>__<split>[__<subset>].json`` and ``.md`` (a result on a subset,
+    e.g. ``n24`` for the first 24 samples, never overwrites the whole split's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{result['system']}__{result['split']}"
+    subset = f"__{result['subset']}" if result.get("subset") else ""
+    stem = out / f"{result['system']}__{result['split']}{subset}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown_table([result]) + "\n")
     return stem.with_suffix(".json")

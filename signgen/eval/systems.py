@@ -61,7 +61,7 @@ class VideoModelSystem:
     def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str,
                  conditions: tuple[str, ...] = ("pose_map", "hand_render"),
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, window: int | None = None, overlap: int | None = None) -> None:
         import json
 
         from signgen.errors import SignGenError
@@ -78,8 +78,8 @@ class VideoModelSystem:
         self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
         self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
             "guidance_scale", 1.0)
-        self.window = sampling.get("window", 16)
-        self.overlap = sampling.get("overlap", 4)
+        self.window = window or sampling.get("window", 8)
+        self.overlap = overlap if overlap is not None else sampling.get("overlap", 2)
         self.root, self.name, self.conditions = Path(root), name, tuple(conditions)
         self.seed, self.calls = seed, 0
         self.info = {"model": str(folder), "num_inference_steps": self.steps,

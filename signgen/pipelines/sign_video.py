@@ -216,8 +216,8 @@ class SignVideoPipeline(DiffusionPipeline):
     def __call__(self, reference_image, pose_maps=None, hand_renders=None,
                  condition_embeddings: torch.Tensor | None = None, condition_mask=None,
                  num_inference_steps: int = 20, guidance_scale: float = 1.0,
-                 generator: torch.Generator | None = None, window: int = 16,
-                 overlap: int = 4, output_type: str = "np", progress: bool = True,
+                 generator: torch.Generator | None = None, window: int = 8,
+                 overlap: int = 2, output_type: str = "np", progress: bool = True,
                  ) -> SignVideoPipelineOutput:
         """Render a video.
 
@@ -228,7 +228,8 @@ class SignVideoPipeline(DiffusionPipeline):
             condition_embeddings: (T,E,H/f,W/f) (e.g. decoded from tokens by stage II).
             guidance_scale: > 1 enables classifier-free guidance (twice the compute).
             window, overlap: temporal windows of the motion UNet (a 2D UNet treats
-                ``window`` as a batch size, without overlap).
+                ``window`` as a batch size, without overlap); keep ``window`` at most the
+                clip length the temporal layers were trained on (``video.json``).
             generator: seeds the initial noise (drawn on the CPU, so a seed gives the same
                 video on any device type).
         """

@@ -344,5 +344,6 @@ class VideoTask:
         info = {"phase": 2 if self.temporal else 1, "vae": str(self.vae_dir),
                 "vae_hash": _weights_hash(self.vae_dir),
                 "dataset_plan_hash": self.train_frames.plan_hash,
+                "clip_length": self.video.clip_length,
                 "sampling": asdict(self.video.sampling)}
         (Path(folder) / "video.json").write_text(json.dumps(info, indent=2) + "\n")
