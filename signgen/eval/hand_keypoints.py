@@ -208,17 +208,10 @@ def hand_centres(points: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
 
 
 def _frames_uint8(frames) -> torch.Tensor:
-    """(T,H,W,3) uint8 numpy / torch / list of frames -> (T,3,H,W) float in [-1,1]."""
-    if isinstance(frames, torch.Tensor):
-        x = frames.detach().cpu()
-    elif isinstance(frames, np.ndarray):
-        x = torch.from_numpy(frames)
-    else:
-        x = torch.from_numpy(np.stack([np.asarray(f) for f in frames]))
-    if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-        raise InvalidInputError(f"frames must be (T, H, W, 3) uint8, got shape "
-                                f"{tuple(x.shape)} dtype {x.dtype}")
-    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    """(T,H,W,3) uint8 frames -> (T,3,H,W) float in [-1,1] (see ``frames_to_signed``)."""
+    from signgen.eval.keypoints import frames_to_signed
+
+    return frames_to_signed(frames)
 
 
 @torch.no_grad()

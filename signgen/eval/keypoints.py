@@ -164,9 +164,8 @@ class KeypointEstimator(ModelMixin, ConfigMixin):
                               visibility_logits=self.visibility(features[-1]))
 
 
-def frames_to_tensor(frames, size: int) -> tuple[torch.Tensor, tuple[float, float]]:
-    """(T,H,W,3) uint8 frames -> (T,3,size,size) float in [-1,1] and the (x, y) scale
-    from model pixels back to frame pixels. Frames of another size are resized."""
+def frames_to_signed(frames) -> torch.Tensor:
+    """(T,H,W,3) uint8 numpy / torch / list of frames -> (T,3,H,W) float in [-1,1]."""
     if isinstance(frames, torch.Tensor):
         x = frames.detach().cpu()
     elif isinstance(frames, np.ndarray):
@@ -176,8 +175,14 @@ def frames_to_tensor(frames, size: int) -> tuple[torch.Tensor, tuple[float, floa
     if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
         raise InvalidInputError(f"frames must be (T, H, W, 3) uint8, got shape "
                                 f"{tuple(x.shape)} dtype {x.dtype}")
-    height, width = x.shape[1:3]
-    x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def frames_to_tensor(frames, size: int) -> tuple[torch.Tensor, tuple[float, float]]:
+    """(T,H,W,3) uint8 frames -> (T,3,size,size) float in [-1,1] and the (x, y) scale
+    from model pixels back to frame pixels. Frames of another size are resized."""
+    x = frames_to_signed(frames)
+    height, width = x.shape[-2:]
     if (height, width) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
