@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,3 +23,17 @@ def configs_dir() -> Path:
 def standin_body_model_dir() -> Path:
     """Folder holding the stand-in ``SMPLX_NEUTRAL.npz`` (see ``signgen.body.standin``)."""
     return assets_dir() / "body_models" / "smplx"
+
+
+def weights_hash(folder: str | Path) -> str:
+    """First 12 hex digits of the SHA-256 of a model folder's safetensors file(s): which
+    weights produced a cache, token set or export."""
+    from signgen.errors import SignGenError
+
+    digest = hashlib.sha256()
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise SignGenError(f"no safetensors weights in {folder}")
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -294,7 +294,7 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
     assert [r["step"] for r in log] == [1, 2, 3] and "eval/dev_wer" in log[-1]
     assert log[0]["frame_ce"] > 0 and log[0]["ctc"] > 0
     if stage == "video_pose_recogniser":
-        from signgen.training.tasks.video_pose_recogniser import weights_hash
+        from signgen.paths import weights_hash
 
         estimator = weights_hash(tmp_path / "weights" / "keypoints")
         info = json.loads((folder / "dataset.json").read_text())

@@ -256,7 +256,7 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
 
     import train
     from signgen.config import load_config
-    from signgen.training.tasks.video_pose_recogniser import weights_hash
+    from signgen.paths import weights_hash
 
     data_root = tmp_path / "data"  # a private copy: the frame cache writes into it
     shutil.copytree(tiny_data_root / "synthsign", data_root / "synthsign",

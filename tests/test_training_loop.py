@@ -169,8 +169,8 @@ def test_only_the_trainable_parameters_train(tmp_path):
     assert torch.equal(weights["proj.weight"], task.initial)
     assert not torch.equal(weights["proj.bias"], torch.zeros(1))
     assert [p.requires_grad for p in task.model.parameters()] == [False, True]
-    optimiser = torch.load(tmp_path / "checkpoints" / "step-10" / "optimizer.bin",
-                           weights_only=True)
+    state = tmp_path / "checkpoints" / "step-10" / "optimizer.bin"
+    optimiser = torch.load(state, weights_only=True)
     assert len(optimiser["state"]) == 1
 
 

@@ -155,9 +155,9 @@ def load_tokens(directory: str | Path, expected_fsq_id: str) -> TokenSplit:
 
 def fsq_weights_id(fsq_dir: str | Path) -> str:
     """The ``fsq_id`` of an exported FSQ folder: its weights hash."""
-    from signgen.training.tasks.video_pose_recogniser import weights_hash
+    from signgen.paths import weights_hash
 
-    return weights_hash(Path(fsq_dir))
+    return weights_hash(fsq_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(info_path.read_text())
     video_dir = Path(info["video_model"])
     encoder = load_condition_encoder(video_dir)
-    from signgen.training.tasks.fsq import weights_hash
+    from signgen.paths import weights_hash
 
     found = weights_hash(video_dir / "condition_encoder")
     if found != info["condition_encoder_hash"]:

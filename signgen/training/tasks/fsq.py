@@ -49,6 +49,7 @@ from torch.utils.data import Dataset
 from signgen.body.skeleton import FINGERS, JOINT_NAMES
 from signgen.config.schema import SignGenConfig, TrainConfig
 from signgen.errors import ConfigError, SignGenError
+from signgen.paths import weights_hash
 
 DEV_SAMPLES = 8  # evaluation: whole dev samples, evenly spread over the split
 STATISTICS_FRAMES = 256  # train frames that give the embedding statistics
@@ -74,12 +75,6 @@ def joint_error_indices() -> tuple[int, ...]:
 
 def video_model_folder(cfg: SignGenConfig) -> Path:
     return Path(cfg.fsq.video_model)
-
-
-def weights_hash(folder: Path) -> str:
-    from signgen.training.tasks.video_pose_recogniser import weights_hash as _hash
-
-    return _hash(folder)
 
 
 def load_condition_encoder(folder: Path):

@@ -37,6 +37,8 @@ from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig
 from signgen.errors import ConfigError, SignGenError
+from signgen.paths import weights_hash
+from signgen.training.tasks.keypoints import dataset_root
 
 DEV_FRAMES = 32  # phase-1 evaluation: frames spread over the dev split
 DEV_CLIPS = 4  # phase-2 evaluation
@@ -63,16 +65,6 @@ def vae_folder(cfg: SignGenConfig) -> Path:
 def frames_model_folder(cfg: SignGenConfig) -> Path:
     """Phase 1's exported pipeline, which phase 2 starts from."""
     return Path(cfg.experiment.output_dir) / "video_frames" / "model"
-
-
-def dataset_root(cfg: SignGenConfig) -> Path:
-    return Path(cfg.data.root) / cfg.data.dataset
-
-
-def _weights_hash(folder: Path) -> str:
-    from signgen.training.tasks.video_pose_recogniser import weights_hash
-
-    return weights_hash(folder)
 
 
 def load_vae(folder: Path):
@@ -342,7 +334,7 @@ class VideoTask:
                                  scheduler=scheduler)
         pipe.save_pretrained(folder)
         info = {"phase": 2 if self.temporal else 1, "vae": str(self.vae_dir),
-                "vae_hash": _weights_hash(self.vae_dir),
+                "vae_hash": weights_hash(self.vae_dir),
                 "dataset_plan_hash": self.train_frames.plan_hash,
                 "clip_length": self.video.clip_length,
                 "sampling": asdict(self.video.sampling)}

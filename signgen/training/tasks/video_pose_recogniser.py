@@ -17,7 +17,6 @@ Augmentation, loss and evaluation are the pose recogniser's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from signgen.config.schema import SignGenConfig, TrainConfig
 from signgen.errors import SignGenError
 from signgen.eval.keypoints import VISIBLE_CONFIDENCE
+from signgen.paths import weights_hash
 from signgen.training.tasks.pose_recogniser import VIDEO_ONLY, PoseRecogniserTask
 from signgen.training.tasks.recogniser import dataset_root
 
@@ -41,17 +41,6 @@ def build_task(cfg: SignGenConfig) -> VideoPoseRecogniserTask:
               if k not in VIDEO_ONLY}
     return VideoPoseRecogniserTask(dataset_root(cfg), kwargs, seed=cfg.experiment.seed,
                                    estimator_dir=Path(cfg.eval.weights_dir) / "keypoints")
-
-
-def weights_hash(folder: Path) -> str:
-    """First 12 hex digits of the SHA-256 of a model folder's safetensors file(s)."""
-    digest = hashlib.sha256()
-    files = sorted(Path(folder).glob("*.safetensors"))
-    if not files:
-        raise SignGenError(f"no safetensors weights in {folder}")
-    for path in files:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 class VideoPoseRecogniserTask(PoseRecogniserTask):
