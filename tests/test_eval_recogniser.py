@@ -273,11 +273,15 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
     import train
     from signgen.eval.keypoints import KeypointEstimator
 
-    if stage == "video_pose_recogniser":  # reads keypoints the shipped estimator finds
+    if stage == "video_pose_recogniser":  # reads keypoints the evaluators' reader finds
+        from signgen.eval.hand_keypoints import HandRefiner
+
         estimator = KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4)
         with torch.no_grad():  # untrained, but sure that every point is visible
             estimator.visibility[-1].bias.fill_(10.0)
         estimator.save_pretrained(tmp_path / "weights" / "keypoints")
+        HandRefiner(crop_size=8, channels=(4, 4)).save_pretrained(
+            tmp_path / "weights" / "hand_keypoints")
     overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"eval.weights_dir={tmp_path}/weights",
                  *(f"eval.{stage}.model.{kv}" for kv in MODEL),
@@ -297,10 +301,13 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
         from signgen.paths import weights_hash
 
         estimator = weights_hash(tmp_path / "weights" / "keypoints")
+        refiner = weights_hash(tmp_path / "weights" / "hand_keypoints")
         info = json.loads((folder / "dataset.json").read_text())
         assert info["keypoint_estimator_hash"] == estimator
-        cache = tiny_overrides[-1].split("=", 1)[1] + f"/synthsign/cache/keypoints-{estimator}"
-        assert len(list(Path(cache).glob("*.npz"))) == 4  # 3 train + 1 dev clips, cached
+        assert info["keypoint_reader_version"] == f"{estimator}-{refiner}"
+        cache = Path(tiny_overrides[-1].split("=", 1)[1]) / "synthsign" / "cache"
+        for name in (f"keypoints-{estimator}", f"keypoints-{estimator}-{refiner}"):
+            assert len(list((cache / name).glob("*.npz"))) == 4  # 3 train + 1 dev clips
 
 
 def test_video_pose_recogniser_needs_the_keypoint_estimator(tiny_overrides, tmp_path):
@@ -315,6 +322,12 @@ def test_video_pose_recogniser_needs_the_keypoint_estimator(tiny_overrides, tmp_
     with torch.no_grad():  # sees nothing
         estimator.visibility[-1].bias.fill_(-10.0)
     estimator.save_pretrained(tmp_path / "weights" / "keypoints")
+    with pytest.raises(SignGenError, match="python train.py --stage hand_keypoints"):
+        train.main(cfg, "video_pose_recogniser", progress=False)
+    from signgen.eval.hand_keypoints import HandRefiner
+
+    HandRefiner(crop_size=8, channels=(4, 4)).save_pretrained(
+        tmp_path / "weights" / "hand_keypoints")
     with pytest.raises(SignGenError, match="finds no shoulders in any train video"):
         train.main(cfg, "video_pose_recogniser", progress=False)
 

@@ -11,6 +11,7 @@ from signgen.data.synthsign.lexicon import Lexicon
 from signgen.data.synthsign.lexicon_export import export_lexicon
 from signgen.data.synthsign.signers import make_signers
 from signgen.errors import SignGenError
+from signgen.eval.hand_keypoints import HandRefiner
 from signgen.eval.identity import IdentityEncoder
 from signgen.eval.keypoints import KeypointEstimator
 from signgen.eval.recogniser import GlossVocabulary, PoseGlossRecogniser, VideoGlossRecogniser
@@ -22,10 +23,9 @@ RENDERED = ["test_novel_sentences-00000", "test_unseen_signers-00000",
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_overrides, tiny_data_root, tmp_path_factory):
+def evaluator_weights(tmp_path_factory):
+    """Small untrained evaluators saved as ``eval.weights_dir`` expects them."""
     torch.manual_seed(0)
-    cfg = load_config("tiny", tiny_overrides)
-    root = tiny_data_root / "synthsign"
     lexicon = Lexicon.load()
     vocab = list(GlossVocabulary.from_lexicon(lexicon).glosses)[1:]
     weights = tmp_path_factory.mktemp("evaluators")
@@ -37,9 +37,16 @@ def setup(tiny_overrides, tiny_data_root, tmp_path_factory):
     PoseGlossRecogniser(**small).save_pretrained(weights / "video_pose_recogniser")
     KeypointEstimator(input_size=32, channels=(8, 8), heatmap_stride=4).save_pretrained(
         weights / "keypoints")
+    HandRefiner(crop_size=8, channels=(4, 4)).save_pretrained(weights / "hand_keypoints")
     IdentityEncoder(input_size=16, channels=(8, 8), embedding_dim=8,
                     num_classes=4).save_pretrained(weights / "identity")
-    return cfg, root, Evaluators.load(weights), lexicon
+    return weights
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_overrides, tiny_data_root, evaluator_weights):
+    cfg = load_config("tiny", tiny_overrides)
+    return cfg, tiny_data_root / "synthsign", Evaluators.load(evaluator_weights), Lexicon.load()
 
 
 def test_ground_truth_scores_every_metric(setup, tmp_path):
@@ -74,6 +81,23 @@ def test_lookup_baseline_is_scored_on_keypoints(setup, tmp_path):
 def test_missing_evaluators_are_named(tmp_path):
     with pytest.raises(SignGenError, match="python train.py --stage recogniser"):
         Evaluators.load(tmp_path)
+
+
+def test_video_pose_recogniser_must_match_the_keypoint_reader(evaluator_weights, tmp_path):
+    import shutil
+
+    from signgen.eval.hand_keypoints import VideoKeypointReader
+
+    weights = tmp_path / "weights"
+    shutil.copytree(evaluator_weights, weights)
+    dataset = weights / "video_pose_recogniser" / "dataset.json"
+    version = VideoKeypointReader.from_weights_dir(weights).version
+    dataset.write_text(json.dumps({"keypoint_reader_version": version}))
+    assert Evaluators.load(weights).versions["keypoint_reader"] == version
+    HandRefiner(crop_size=8, channels=(4, 8)).save_pretrained(weights / "hand_keypoints")
+    with pytest.raises(SignGenError, match="retrain it with python train.py --stage "
+                                           "video_pose_recogniser"):
+        Evaluators.load(weights)
 
 
 def test_silhouette_mask_separates_signer_from_background():

@@ -228,6 +228,23 @@ def test_resume_refuses_a_different_ema_setting(tmp_path):
                      progress=False, ema_decay=0.9)
 
 
+def test_resume_refuses_a_run_trained_on_other_inputs(tmp_path):
+    task = ToyTask()
+    task.inputs_version = "data a"
+    run_training(task, cfg(max_steps=2), tmp_path, seed=0, device="cpu", progress=False)
+    assert json.loads((tmp_path / "inputs.json").read_text()) == {"inputs_version": "data a"}
+    run_training(task, cfg(max_steps=3), tmp_path, seed=0, device="cpu", progress=False)
+    task.inputs_version = "data b"
+    with pytest.raises(ConfigError, match="trained on other inputs"):
+        run_training(task, cfg(max_steps=4), tmp_path, seed=0, device="cpu", progress=False)
+    unrecorded = tmp_path / "unrecorded"  # a run from before inputs were recorded
+    run_training(ToyTask(), cfg(max_steps=2), unrecorded, seed=0, device="cpu",
+                 progress=False)
+    with pytest.raises(ConfigError, match="were not recorded"):
+        run_training(task, cfg(max_steps=3), unrecorded, seed=0, device="cpu",
+                     progress=False)
+
+
 @pytest.mark.parametrize("ids", [True, False])
 def test_nan_loss_stops_without_saving_and_resume_works(tmp_path, ids):
     config = cfg(max_steps=8, save_every=2, log_every=1, warmup_steps=1)
@@ -294,7 +311,8 @@ def test_two_processes_share_one_model_and_split_the_data(tmp_path):
     # One checkpoint (RNG state per rank, one EMA state) and one export, by one process.
     assert [s for s, _ in complete_checkpoints(tmp_path)] == [2]
     names = {p.name for p in (tmp_path / "checkpoints" / "step-2").iterdir()}
-    assert {"random_states_0.pkl", "random_states_1.pkl", "custom_checkpoint_0.pkl"} <= names
+    assert {"random_states_0.pkl", "random_states_1.pkl", "ema.safetensors", "ema.json"} <= names
+    assert not any(name.startswith("custom_checkpoint") for name in names)  # no EMA pickle
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
     info = json.loads((tmp_path / "model" / "training.json").read_text())
     assert info["processes"] == 2 and info["steps"] == 2

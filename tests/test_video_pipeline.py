@@ -32,15 +32,16 @@ def _nonzero(module: torch.nn.Module) -> None:
 
 
 def make_pipeline(temporal: bool = False, scheduler: str = "ddim",
-                  size: int = SIZE) -> SignVideoPipeline:
-    """Tiny random components for frames of ``size`` px."""
+                  size: int = SIZE, concat: bool = False) -> SignVideoPipeline:
+    """Tiny random components for frames of ``size`` px (``concat``: the UNet also takes
+    the reference's latent, 8 input channels)."""
     torch.manual_seed(0)
     vae = AutoencoderKL(in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16),
                         layers_per_block=1, latent_channels=4, norm_num_groups=4,
                         sample_size=size)
-    unet = build_unet(in_channels=4, out_channels=4, sample_size=size // 2,
+    unet = build_unet(in_channels=8 if concat else 4, out_channels=4, sample_size=size // 2,
                       block_out_channels=(16, 32), layers_per_block=1, attention_heads=2,
                       cross_attention_dim=16)
     conditions = MultiConditionEncoder(block_out_channels=[8, 16], embedding_channels=8,
@@ -141,6 +142,30 @@ def test_temporal_windows_cover_long_videos(tmp_path, one_thread):
     assert loaded.has_temporal_layers
     assert np.array_equal(run(loaded, frames=5, window=4, overlap=2).frames,
                           run(temporal, frames=5, window=4, overlap=2).frames)
+
+
+@pytest.mark.parametrize("temporal", [False, True])
+def test_reference_latent_is_concatenated_when_the_unet_takes_it(temporal, one_thread):
+    concat = make_pipeline(temporal=temporal, concat=True)
+    assert concat.concatenates_reference_latent
+    assert not make_pipeline(temporal=temporal).concatenates_reference_latent
+    seen = []
+    original = concat.unet.forward
+
+    def spy(sample, *args, **kwargs):
+        seen.append(sample.shape)
+        return original(sample, *args, **kwargs)
+
+    concat.unet.forward = spy
+    out = run(concat, frames=5, window=4, overlap=1, guidance_scale=2.0)
+    assert out.frames.shape == (5, SIZE, SIZE, 3)
+    assert all(shape[1] == 8 for shape in seen)  # 4 noisy + 4 reference channels
+    # The latent matters: another reference latent (same tokens) changes the video.
+    concat.unet.forward = original
+    base = run(concat, frames=3, window=4, overlap=1).frames
+    latent = concat.encode_reference_latent
+    concat.encode_reference_latent = lambda image, size: latent(image, size) + 1.0
+    assert not np.array_equal(base, run(concat, frames=3, window=4, overlap=1).frames)
 
 
 def test_window_starts_cover_every_frame_with_overlap():

@@ -107,6 +107,93 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(trained, one_thread):
     assert after.item() < before.item()
 
 
+def test_gradient_checkpointing_gives_the_same_gradients(trained, one_thread):
+    import copy
+
+    from signgen.training.tasks.video import VideoTask
+
+    cfg, _, _ = trained
+    cfg = copy.deepcopy(cfg)
+    grads, losses = [], []
+    for checkpointing in (False, True):
+        cfg.video.gradient_checkpointing = checkpointing
+        task = VideoTask(cfg, temporal=False, progress=False)
+        torch.manual_seed(0)
+        model = task.build_model().train()
+        assert model.unet.is_gradient_checkpointing == checkpointing
+        data = task.train_dataset()
+        batch = task._with_latents(task.collate([data[i] for i in range(2)]), "cpu")
+        noise = torch.randn(batch["latents"].shape, generator=torch.Generator().manual_seed(0))
+        loss = task._denoise_loss(model, batch, noise, torch.tensor([10, 60]),
+                                  torch.zeros(2, 2, dtype=torch.bool),
+                                  torch.zeros(2, dtype=torch.bool))
+        loss.backward()
+        losses.append(loss.item())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()
+                      if p.grad is not None})
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_the_loss_goes_through_a_ddp_wrapped_model(trained, one_thread):
+    """Multi-GPU training wraps the parts in DDP, which hides their attributes: the loss
+    must call the wrapper (gradient sync, autocast), never unpack it."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from signgen.training.tasks.video import VideoTask
+
+    cfg, _, _ = trained
+    task = VideoTask(cfg, temporal=False, progress=False)
+    torch.manual_seed(0)
+    model = task.build_model()
+    data = task.train_dataset()
+    batch = task.collate([data[i] for i in range(2)])
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        wrapped = DistributedDataParallel(model, find_unused_parameters=True)
+        loss, _ = task.loss(wrapped, batch)
+        loss.backward()
+    finally:
+        dist.destroy_process_group()
+    assert torch.isfinite(loss)
+    assert model.unet.conv_in.weight.grad is not None
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_the_loss_feeds_the_reference_latent_and_drops_it(clip, one_thread):
+    """With a UNet of 2c input channels the loss appends the reference latent (zeros where
+    the reference is dropped), for frames and for clips."""
+    from test_video_pipeline import make_pipeline
+
+    from signgen.training.video_loss import VideoParts, denoise_loss, training_scheduler
+
+    pipe = make_pipeline(temporal=clip, concat=True)
+    model = VideoParts(pipe.condition_encoder, pipe.reference_encoder, pipe.unet)
+    g = torch.Generator().manual_seed(0)
+    frames = (3,) if clip else ()
+    batch = {"latents": torch.randn(2, *frames, 4, 16, 16, generator=g),
+             "pose_map": torch.rand(2, *frames, 3, 32, 32, generator=g),
+             "hand_render": torch.rand(2, *frames, 3, 32, 32, generator=g),
+             "reference": torch.rand(2, 3, 32, 32, generator=g) * 2 - 1,
+             "reference_latents": torch.randn(2, 4, 16, 16, generator=g)}
+    seen = []
+    hook = model.unet.conv_in.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    args = (training_scheduler(100, "epsilon"), batch, torch.randn_like(batch["latents"]),
+            torch.tensor([10, 50]), torch.zeros(2, 2, dtype=torch.bool))
+    loss = denoise_loss(model, *args, torch.tensor([False, True]))
+    hook.remove()
+    loss.backward()
+    x = seen[0]  # (B*F,8,h,w) for frames and clips alike
+    n = frames[0] if clip else 1
+    assert x.shape == (2 * n, 8, 16, 16)
+    assert torch.equal(x[:n, 4:], batch["reference_latents"][:1].expand(n, -1, -1, -1))
+    assert not x[n:, 4:].any()  # dropped reference: zeros
+    assert model.unet.conv_in.weight.grad[:, 4:].abs().sum() > 0
+
+
 def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
     import train
 

@@ -302,6 +302,10 @@ class ReferenceEncoderModelConfig:
     # Training: the reference is replaced by the learned null tokens with this probability
     # (classifier-free guidance on identity).
     reference_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    # Also concatenate the reference image's VAE latent to the denoiser's input (its
+    # in_channels double), dropped together with the tokens: a spatially aligned
+    # appearance signal beside the cross-attended tokens.
+    concat_latent: bool = False
 
 
 @dataclass
@@ -348,6 +352,9 @@ class VideoConfig:
     denoiser: DenoiserModelConfig = field(default_factory=DenoiserModelConfig)
     sampling: VideoSamplingConfig = field(default_factory=VideoSamplingConfig)
     clip_length: int = positive(8)  # frames per training clip in phase 2
+    # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
+    # (docs/training.md).
+    gradient_checkpointing: bool = False
     # EMA of the trained weights (exported and evaluated); 0 turns it off.
     ema_decay: float = field(default=0.999, metadata={"min": 0.0, "max": 0.99999})
     vae_train: TrainConfig = field(default_factory=TrainConfig)

@@ -287,3 +287,50 @@ def estimate_keypoints_refined(estimator: KeypointEstimator, refiner: HandRefine
     (T,H,W,3) uint8 frames -> keypoints (T,133,2) float32 px, confidence (T,133) float32."""
     points, confidence = estimate_keypoints(estimator, frames, batch_size=batch_size)
     return refine_hands(refiner, frames, points, confidence)
+
+
+class VideoKeypointReader:
+    """How the evaluation suite reads keypoints off a video: the whole-frame estimator,
+    then the hand refiner. ``reader(frames)`` takes (T,H,W,3) uint8 frames and returns
+    keypoints (T,133,2) float32 px and confidence (T,133) float32 in [0, 1].
+
+    ``version`` names both weights (``<estimator hash>-<refiner hash>``, sha256 prefixes
+    of their safetensors), so caches and results record exactly what read them.
+    """
+
+    def __init__(self, estimator: KeypointEstimator, refiner: HandRefiner,
+                 version: str = "") -> None:
+        self.estimator = estimator.eval()
+        self.refiner = refiner.eval()
+        self.version = version
+
+    @classmethod
+    def from_weights_dir(cls, weights_dir) -> VideoKeypointReader:
+        """Load ``<weights_dir>/keypoints`` and ``<weights_dir>/hand_keypoints``."""
+        from pathlib import Path
+
+        from signgen.errors import SignGenError
+        from signgen.paths import weights_hash
+
+        weights_dir = Path(weights_dir)
+        folders = {"keypoints": weights_dir / "keypoints",
+                   "hand_keypoints": weights_dir / "hand_keypoints"}
+        for stage, folder in folders.items():
+            if not (folder / "config.json").is_file():
+                raise SignGenError(f"evaluator {stage!r} not found in {folder}; train it "
+                                   f"with python train.py --stage {stage}")
+        version = "-".join(weights_hash(folder) for folder in folders.values())
+        return cls(KeypointEstimator.from_pretrained(folders["keypoints"]),
+                   HandRefiner.from_pretrained(folders["hand_keypoints"]), version)
+
+    def coarse(self, frames) -> tuple[np.ndarray, np.ndarray]:
+        """The estimator alone (hands ~3 px off at 128 px)."""
+        return estimate_keypoints(self.estimator, frames)
+
+    def refine(self, frames, keypoints: np.ndarray,
+               confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Refine the hands of a coarse estimate (see :func:`refine_hands`)."""
+        return refine_hands(self.refiner, frames, keypoints, confidence)
+
+    def __call__(self, frames) -> tuple[np.ndarray, np.ndarray]:
+        return self.refine(frames, *self.coarse(frames))

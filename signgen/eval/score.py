@@ -92,25 +92,28 @@ def silhouette(video: np.ndarray, background) -> np.ndarray:
 
 @dataclass
 class Evaluators:
-    """The trained evaluators, loaded from ``eval.weights_dir``."""
+    """The trained evaluators, loaded from ``eval.weights_dir``.
+
+    ``keypoints`` reads keypoints off videos (estimator + hand refiner); the video
+    pose recogniser must have been trained on what that same reader sees.
+    """
 
     recogniser: object
     pose_recogniser: object
     video_pose_recogniser: object
-    keypoints: object
+    keypoints: object  # signgen.eval.hand_keypoints.VideoKeypointReader
     identity: object
     versions: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, weights_dir: str | Path) -> Evaluators:
+        from signgen.eval.hand_keypoints import VideoKeypointReader
         from signgen.eval.identity import IdentityEncoder
-        from signgen.eval.keypoints import KeypointEstimator
         from signgen.eval.recogniser import PoseGlossRecogniser, VideoGlossRecogniser
 
         weights_dir = Path(weights_dir)
         classes = {"recogniser": VideoGlossRecogniser, "pose_recogniser": PoseGlossRecogniser,
-                   "video_pose_recogniser": PoseGlossRecogniser,
-                   "keypoints": KeypointEstimator, "identity": IdentityEncoder}
+                   "video_pose_recogniser": PoseGlossRecogniser, "identity": IdentityEncoder}
         loaded, versions = {}, {}
         for name, cls_ in classes.items():
             folder = weights_dir / name
@@ -121,7 +124,18 @@ class Evaluators:
             info = folder / "training.json"
             versions[name] = (json.loads(info.read_text()).get("config_hash")
                               if info.is_file() else None)
-        return cls(**loaded, versions=versions)
+        reader = VideoKeypointReader.from_weights_dir(weights_dir)
+        versions["keypoint_reader"] = reader.version
+        dataset = weights_dir / "video_pose_recogniser" / "dataset.json"
+        if dataset.is_file():
+            trained_on = json.loads(dataset.read_text()).get("keypoint_reader_version")
+            if trained_on != reader.version:
+                raise SignGenError(
+                    f"the video pose recogniser in {dataset.parent} was trained on keypoints "
+                    f"read by {trained_on or 'an older reader'}, but the keypoint reader "
+                    f"in {weights_dir} is {reader.version}; retrain it with "
+                    f"python train.py --stage video_pose_recogniser")
+        return cls(**loaded, keypoints=reader, versions=versions)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -136,7 +150,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     from tqdm import tqdm
 
     from signgen.eval.identity import embed_clip, embed_frames, retrieval_top1
-    from signgen.eval.keypoints import VISIBLE_CONFIDENCE, estimate_keypoints
+    from signgen.eval.keypoints import VISIBLE_CONFIDENCE
     from signgen.eval.recogniser import recognise, recognise_poses
 
     start = time.perf_counter()
@@ -156,7 +170,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
         keypoints, visible = out.keypoints, out.visible
         if out.video is not None:
             cnn_hyps.append(recognise(evaluators.recogniser, [out.video], [language])[0])
-            estimated, confidence = estimate_keypoints(evaluators.keypoints, out.video)
+            estimated, confidence = evaluators.keypoints(out.video)
             video_hyps.append(recognise_poses(evaluators.video_pose_recogniser, [estimated],
                                               [confidence > VISIBLE_CONFIDENCE], [language])[0])
             if keypoints is None:

@@ -7,7 +7,9 @@
     condition_encoder  MultiConditionEncoder: pose map + hand render -> embedding map
                        (T,E,H/f,W/f) -> zero-initialised residual added to conv_in's output
     reference_encoder  ReferenceEncoder: the signer's image -> identity tokens (1,L,D),
-                       cross-attended by the denoiser; computed once per video
+                       cross-attended by the denoiser; computed once per video. When the
+                       UNet's in_channels are twice the VAE's latent channels, the
+                       reference's latent (1,c,h,w) is also concatenated to its input
     unet               UNet2DConditionModel (frames independent) or UNetMotionModel
                        (temporal layers over windows of frames)
     scheduler          any diffusers scheduler (DDIM, DPM-Solver++, Euler, ...)
@@ -149,6 +151,10 @@ class SignVideoPipeline(DiffusionPipeline):
     def has_temporal_layers(self) -> bool:
         return isinstance(self.unet, UNetMotionModel)
 
+    @property
+    def concatenates_reference_latent(self) -> bool:
+        return self.unet.config.in_channels == 2 * self.vae.config.latent_channels
+
     # -- the parts the pipeline (and stage II) use separately ------------------------------
     @torch.no_grad()
     def encode_reference(self, image, size: tuple[int, int]) -> torch.Tensor:
@@ -156,6 +162,12 @@ class SignVideoPipeline(DiffusionPipeline):
         accepted images."""
         x = _to_image_tensor(image, size).to(self.device, self.reference_encoder.dtype)
         return self.reference_encoder(x).tokens
+
+    @torch.no_grad()
+    def encode_reference_latent(self, image, size: tuple[int, int]) -> torch.Tensor:
+        """Reference image -> its scaled VAE latent mean (1,c,H/f,W/f)."""
+        x = _to_image_tensor(image, size).to(self.device, self.vae.dtype)
+        return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
 
     @torch.no_grad()
     def encode_conditions(self, pose_maps=None, hand_renders=None, condition_mask=None,
@@ -195,13 +207,17 @@ class SignVideoPipeline(DiffusionPipeline):
         return ((torch.cat(frames).float() + 1) / 2).clamp(0, 1)
 
     def _predict(self, latents: torch.Tensor, t, residual: torch.Tensor,
-                 tokens: torch.Tensor) -> torch.Tensor:
+                 tokens: torch.Tensor, reference_latents: torch.Tensor | None = None,
+                 ) -> torch.Tensor:
         """Noise prediction for one window: latents (F,c,h,w), residual (F,C,h,w), tokens
-        (1,L,D) -> (F,c,h,w). With several rows in ``tokens`` (guidance), one row per
-        batch entry and the residual per entry stacked: (B*F,...)."""
+        (1,L,D), reference_latents (1,c,h,w) or None -> (1,F,c,h,w). With several rows in
+        ``tokens`` and ``reference_latents`` (guidance), one row per batch entry and the
+        residual per entry stacked: (B*F,...) -> (B,F,c,h,w)."""
         batch, frames = tokens.shape[0], latents.shape[0]
         sample = latents.repeat(batch, 1, 1, 1)
         sample = self.scheduler.scale_model_input(sample, t)
+        if reference_latents is not None:  # (B,c,h,w) -> every frame of its entry
+            sample = torch.cat([sample, reference_latents.repeat_interleave(frames, dim=0)], 1)
         hidden = tokens.repeat_interleave(frames, dim=0)  # (B*F,L,D): every frame's tokens
         with add_to_conv_in(self.unet, residual):
             if self.has_temporal_layers:
@@ -252,14 +268,19 @@ class SignVideoPipeline(DiffusionPipeline):
         factor = self.vae_scale_factor
         size = (h * factor, w * factor)
         tokens = self.encode_reference(reference_image, size)
+        reference_latents = (self.encode_reference_latent(reference_image, size).to(
+            self.unet.dtype) if self.concatenates_reference_latent else None)
         residual = self.condition_encoder.project(embeddings)
         null_residual = self.condition_encoder.project(torch.zeros_like(embeddings[:1]))
         use_guidance = guidance_scale > 1.0
         if use_guidance:
             null = self.reference_encoder.null_tokens(1, size[0], size[1]).to(tokens)
             tokens = torch.cat([null, tokens])
+            if reference_latents is not None:  # dropped, as in training: zeros
+                reference_latents = torch.cat([torch.zeros_like(reference_latents),
+                                               reference_latents])
 
-        channels = self.unet.config.in_channels
+        channels = self.vae.config.latent_channels
         noise = torch.randn((num_frames, channels, h, w), generator=generator,
                             dtype=torch.float32)
         latents = (noise * self.scheduler.init_noise_sigma).to(self.device, self.unet.dtype)
@@ -276,7 +297,8 @@ class SignVideoPipeline(DiffusionPipeline):
                 res = residual[span]
                 if use_guidance:  # all conditions dropped, as in training
                     res = torch.cat([null_residual.expand_as(res), res])
-                pred = self._predict(latents[span], t, res, tokens).float()
+                pred = self._predict(latents[span], t, res, tokens,
+                                     reference_latents).float()
                 if use_guidance:
                     pred = pred[0] + guidance_scale * (pred[1] - pred[0])
                 else:

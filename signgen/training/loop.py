@@ -19,7 +19,8 @@ evaluates, logs and exports; all write checkpoints together.
 
 Run folder::
 
-    <run>/checkpoints/step-<N>/   accelerator.save_state (+ EMA) + COMPLETE marker
+    <run>/checkpoints/step-<N>/   accelerator.save_state + COMPLETE marker, and the EMA
+                                  as ema.safetensors + ema.json (never a pickle)
     <run>/metrics.jsonl           one JSON line per log / eval step
     <run>/model/                  the exported model (save_pretrained) + training.json
 """
@@ -47,7 +48,7 @@ from signgen.training.checkpoints import (
     save_checkpoint,
 )
 
-EMA_STATE = "custom_checkpoint_0.pkl"  # accelerate's name for the first registered object
+EMA_WEIGHTS, EMA_INFO = "ema.safetensors", "ema.json"
 
 
 class TrainingDivergedError(SignGenError):
@@ -62,8 +63,11 @@ class TrainingTask(Protocol):
     """What a trainable part provides to ``run_training``.
 
     Optional: ``trainable_parameters(model) -> Iterable[Parameter]`` (the rest of the
-    model is frozen; default: every parameter with ``requires_grad``) and an attribute
-    ``ema_decay: float`` (default for ``run_training``'s argument)."""
+    model is frozen; default: every parameter with ``requires_grad``), an attribute
+    ``ema_decay: float`` (default for ``run_training``'s argument) and an attribute
+    ``inputs_version: str``, naming the frozen inputs the run depends on (data plan,
+    frozen models' weight hashes): a run folder started on other inputs is never resumed.
+    """
 
     def build_model(self) -> torch.nn.Module: ...
 
@@ -83,6 +87,32 @@ class TrainingTask(Protocol):
     def export(self, model: torch.nn.Module, folder: Path) -> None:
         """Write the trained model into ``folder`` (``save_pretrained`` and friends)."""
         ...
+
+
+INPUTS_FILE = "inputs.json"
+
+
+def _check_inputs_version(run_dir: Path, version: str | None, main_process: bool) -> None:
+    """Record the task's ``inputs_version`` in a new run folder; refuse to resume a run
+    folder that recorded another one (its checkpoints were trained on other inputs)."""
+    if version is None:
+        return
+    path = run_dir / INPUTS_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text()).get("inputs_version")
+        if recorded != version:
+            raise ConfigError(
+                f"{run_dir} holds a run trained on other inputs ({recorded}, now {version}); "
+                f"resuming would mix them. Move or delete that folder, or set another "
+                f"experiment.output_dir")
+    elif latest_checkpoint(run_dir) is not None:
+        raise ConfigError(f"{run_dir} holds checkpoints of a run whose inputs were not "
+                          f"recorded; move or delete that folder, or set another "
+                          f"experiment.output_dir")
+    elif main_process:
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text(json.dumps({"inputs_version": version}) + "\n")
+        tmp.replace(path)
 
 
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
@@ -138,6 +168,34 @@ def _trainable(task: TrainingTask, model: torch.nn.Module) -> list[torch.nn.Para
     return chosen
 
 
+def _save_state(accelerator, ema, folder: Path) -> None:
+    """accelerate's state (model, optimiser, scheduler, RNG) and, from the main process,
+    the EMA: shadow weights as safetensors, its counters as JSON."""
+    from safetensors.torch import save_file
+
+    accelerator.save_state(str(folder))
+    if ema is not None and accelerator.is_main_process:
+        state = ema.state_dict()
+        shadow = state.pop("shadow_params")
+        save_file({f"shadow.{i}": p.detach().cpu().contiguous() for i, p in enumerate(shadow)},
+                  str(Path(folder) / EMA_WEIGHTS))
+        (Path(folder) / EMA_INFO).write_text(json.dumps(state) + "\n")
+
+
+def _load_ema(ema, folder: Path, device) -> None:
+    """Restore an EMA written by ``_save_state`` (the same parameters, in order)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(Path(folder) / EMA_WEIGHTS), device=str(device))
+    if len(tensors) != len(ema.shadow_params):
+        raise ConfigError(f"{folder}: the saved EMA has {len(tensors)} tensors, the model "
+                          f"{len(ema.shadow_params)} trainable parameters; a new run folder "
+                          f"is needed for another set of trained parameters")
+    state = json.loads((Path(folder) / EMA_INFO).read_text())
+    state["shadow_params"] = [tensors[f"shadow.{i}"] for i in range(len(tensors))]
+    ema.load_state_dict(state)
+
+
 def _make_ema(decay: float | None, params: list[torch.nn.Parameter]):
     if not decay:  # None, or 0: an average that is the raw weights
         return None
@@ -187,18 +245,18 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
         set_seed(seed, device_specific=True)  # own noise per process; rank 0 = 1-process run
     decay = ema_decay if ema_decay is not None else getattr(task, "ema_decay", None)
     ema = _make_ema(decay, params)  # after prepare: the copies live on the model's device
-    if ema is not None:
-        accelerator.register_for_checkpointing(ema)
     step = 0
+    _check_inputs_version(run_dir, getattr(task, "inputs_version", None),
+                          accelerator.is_main_process)
     found = latest_checkpoint(run_dir)
     if found is not None:
         step, folder = found
-        if (folder / EMA_STATE).is_file() != (ema is not None):
+        if (folder / EMA_WEIGHTS).is_file() != (ema is not None):
             raise ConfigError(f"{folder} was saved {'with' if ema is None else 'without'} an "
                               f"EMA; resume with the same ema_decay setting or a new run folder")
         accelerator.load_state(str(folder))
         if ema is not None:
-            ema.to(accelerator.device)  # accelerate loads registered objects onto the CPU
+            _load_ema(ema, folder, accelerator.device)
             ema.decay = float(decay)  # the requested decay wins over the saved one
         accelerator.print(f"resumed from {folder} (step {step})")
     batches = _batches(task.train_dataset(), task.collate, cfg, seed,
@@ -246,7 +304,7 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
                 f.write(json.dumps(record) + "\n")
         # The final step is saved too, so raising max_steps later continues from here.
         if step % cfg.save_every == 0 or step == cfg.max_steps:
-            save_checkpoint(run_dir, step, lambda d: accelerator.save_state(str(d)),
+            save_checkpoint(run_dir, step, lambda d: _save_state(accelerator, ema, d),
                             keep=cfg.keep_checkpoints, is_main=accelerator.is_main_process,
                             barrier=accelerator.wait_for_everyone)
     bar.close()

@@ -31,26 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig
 from signgen.errors import ConfigError, SignGenError
 from signgen.paths import weights_hash
 from signgen.training.tasks.keypoints import dataset_root
+from signgen.training.video_loss import VideoParts, training_scheduler
 
 DEV_FRAMES = 32  # phase-1 evaluation: frames spread over the dev split
 DEV_CLIPS = 4  # phase-2 evaluation
-
-
-def training_scheduler(num_train_timesteps: int, prediction_type: str):
-    """The DDPM noise schedule of training (SD-1.5's scaled-linear betas)."""
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear",
-                         beta_start=0.00085, beta_end=0.012, prediction_type=prediction_type,
-                         clip_sample=False)
 
 
 def vae_folder(cfg: SignGenConfig) -> Path:
@@ -95,7 +85,7 @@ class FrameItems(Dataset):
     ``length`` consecutive frames of one sample.
 
     Item: video, pose_map / hand_render ((3,H,W) or (F,3,H,W) float; video in [-1,1],
-    conditions in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id."""
+    conditions in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id, signer_id."""
 
     def __init__(self, frames, length: int | None = None,
                  starts: np.ndarray | None = None) -> None:
@@ -118,7 +108,7 @@ class FrameItems(Dataset):
                 "pose_map": _image(self.frames.pose_map[span], signed=False),
                 "hand_render": _image(self.frames.hand_render[span], signed=False),
                 "reference": _image(self.frames.reference(sample["signer_id"]), signed=True),
-                "sample_id": sample["sample_id"]}
+                "sample_id": sample["sample_id"], "signer_id": sample["signer_id"]}
         if self.length is None:
             for key in ("video", "pose_map", "hand_render"):
                 item[key] = item[key][0]
@@ -126,19 +116,12 @@ class FrameItems(Dataset):
 
 
 def collate(items: list[dict]) -> dict:
-    batch = {k: torch.stack([item[k] for item in items]) for k in items[0] if k != "sample_id"}
+    """Tensors stacked; ``sample_ids`` and ``signer_ids`` as lists."""
+    batch = {k: torch.stack([item[k] for item in items]) for k in items[0]
+             if isinstance(items[0][k], torch.Tensor)}
     batch["sample_ids"] = [item["sample_id"] for item in items]
+    batch["signer_ids"] = [item["signer_id"] for item in items]
     return batch
-
-
-class VideoParts(nn.Module):
-    """The trained parts held together so that accelerate prepares one module."""
-
-    def __init__(self, condition_encoder, reference_encoder, unet) -> None:
-        super().__init__()
-        self.condition_encoder = condition_encoder
-        self.reference_encoder = reference_encoder
-        self.unet = unet
 
 
 class VideoTask:
@@ -159,7 +142,14 @@ class VideoTask:
         self.noise_scheduler = training_scheduler(self.video.denoiser.num_train_timesteps,
                                                   self.video.denoiser.prediction_type)
         self.ema_decay = self.video.ema_decay
+        # Frozen inputs: the VAE, the data, and (phase 2) phase 1's UNet.
+        self.inputs_version = (f"vae {weights_hash(self.vae_dir)} data "
+                               f"{self.train_frames.plan_hash}")
+        if temporal and (frames_model_folder(cfg) / "unet").is_dir():
+            self.inputs_version += (f" frames-unet "
+                                    f"{weights_hash(frames_model_folder(cfg) / 'unet')}")
         self._dev_batch = None
+        self._reference_latents: dict[str, torch.Tensor] = {}
 
     # -- model -----------------------------------------------------------------------------
     def build_model(self) -> VideoParts:
@@ -186,13 +176,20 @@ class VideoTask:
             unet = to_motion_unet(pipe.unet, adapter,
                                   motion_num_attention_heads=d.motion_num_attention_heads,
                                   motion_max_seq_length=d.motion_max_seq_length)
-            parts = VideoParts(pipe.condition_encoder, pipe.reference_encoder, unet)
-            return parts
+            return self._checkpointed(
+                VideoParts(pipe.condition_encoder, pipe.reference_encoder, unet))
         latent_size = self.train_frames.height // self.vae_scale_factor
+        channels = self.vae.config.latent_channels
+        in_channels = channels * (2 if self.video.reference_encoder.concat_latent else 1)
         if d.pretrained_path:
             unet = load_unet(Path(d.pretrained_path))
+            if unet.config.in_channels != in_channels:
+                raise ConfigError(f"the UNet in {d.pretrained_path} takes "
+                                  f"{unet.config.in_channels} input channels, this config "
+                                  f"needs {in_channels} (video.reference_encoder."
+                                  f"concat_latent={self.video.reference_encoder.concat_latent})")
         else:
-            unet = build_unet(in_channels=self.vae.config.latent_channels,
+            unet = build_unet(in_channels=in_channels,
                               out_channels=self.vae.config.latent_channels,
                               sample_size=latent_size, block_out_channels=d.block_out_channels,
                               layers_per_block=d.layers_per_block,
@@ -210,7 +207,12 @@ class VideoTask:
         reference_encoder = ReferenceEncoder(
             block_out_channels=list(self.video.reference_encoder.block_out_channels),
             token_dim=unet.config.cross_attention_dim)
-        return VideoParts(condition_encoder, reference_encoder, unet)
+        return self._checkpointed(VideoParts(condition_encoder, reference_encoder, unet))
+
+    def _checkpointed(self, parts: VideoParts) -> VideoParts:
+        if self.video.gradient_checkpointing:
+            parts.unet.enable_gradient_checkpointing()
+        return parts
 
     @property
     def vae_scale_factor(self) -> int:
@@ -243,41 +245,29 @@ class VideoTask:
             self.vae.to(device)
             latents = encode_frames(self.vae, video.flatten(0, 1) if video.ndim == 5 else video)
             batch["latents"] = latents.view(*video.shape[:-3], *latents.shape[1:])
+        if self.video.reference_encoder.concat_latent and "reference_latents" not in batch:
+            batch["reference_latents"] = torch.cat([self._reference_latent(signer, image)
+                                                    for signer, image in zip(
+                                                        batch["signer_ids"],
+                                                        batch["reference"], strict=True)])
         return batch
+
+    def _reference_latent(self, signer_id: str, image: torch.Tensor) -> torch.Tensor:
+        """(1,c,h,w) scaled latent of a signer's reference image, encoded once per run."""
+        cached = self._reference_latents.get(signer_id)
+        if cached is None or cached.device != image.device:
+            cached = encode_frames(self.vae, image[None])
+            self._reference_latents[signer_id] = cached
+        return cached
 
     # -- loss ------------------------------------------------------------------------------
     def _denoise_loss(self, model: VideoParts, batch: dict, noise: torch.Tensor,
                       timesteps: torch.Tensor, drop_conditions: torch.Tensor,
                       drop_reference: torch.Tensor) -> torch.Tensor:
-        """MSE of the denoiser on a batch. Frames: latents (B,c,h,w); clips: (B,F,c,h,w)
-        (flattened to B*F frames for the encoders; the motion UNet sees (B,c,F,h,w))."""
-        from signgen.models.denoiser import add_to_conv_in
-
-        latents = batch["latents"]
-        clip = latents.ndim == 5
-        frames = latents.shape[1] if clip else 1
-        flat = (lambda x: x.flatten(0, 1)) if clip else (lambda x: x)
-        names = list(model.condition_encoder.config.conditions)
-        conditions = {k: flat(batch[k]) for k in names}
-        mask = (~drop_conditions).repeat_interleave(frames, dim=0)
-        residual = model.condition_encoder(conditions, mask).residual
-        tokens = model.reference_encoder(batch["reference"], drop=drop_reference).tokens
-        tokens = tokens.repeat_interleave(frames, dim=0)
-        timestep_per_frame = timesteps.repeat_interleave(frames) if clip else timesteps
-        noisy = self.noise_scheduler.add_noise(flat(latents), flat(noise), timestep_per_frame)
-        with add_to_conv_in(model.unet, residual):
-            if clip:
-                sample = noisy.view(latents.shape).transpose(1, 2)  # (B,c,F,h,w)
-                pred = model.unet(sample, timesteps, encoder_hidden_states=tokens).sample
-                pred = pred.transpose(1, 2).flatten(0, 1)
-            else:
-                pred = model.unet(noisy, timesteps, encoder_hidden_states=tokens).sample
-        if self.noise_scheduler.config.prediction_type == "v_prediction":
-            target = self.noise_scheduler.get_velocity(flat(latents), flat(noise),
-                                                       timestep_per_frame)
-        else:
-            target = flat(noise)
-        return F.mse_loss(pred.float(), target.float())
+        """``model`` is the prepared ``VideoParts`` (maybe DDP-wrapped): called, not
+        unpacked, so that gradient sync and autocast apply."""
+        return model(self.noise_scheduler, batch, noise, timesteps, drop_conditions,
+                     drop_reference)
 
     def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device

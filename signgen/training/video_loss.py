@@ -1,0 +1,88 @@
+"""The denoising loss of the video model, shared by its training task and the GPU
+benchmark (``benchmarks/gpu_full.py``). Needs only torch, diffusers and signgen.models.
+
+Batch layout: ``latents`` (B,c,h,w) frames or (B,F,c,h,w) clips (VAE posterior mean x
+``scaling_factor``); one (B or B*F,3,H,W) float tensor in [0,1] per condition name of
+the condition encoder (``pose_map``, ``hand_render``); ``reference`` (B,3,H,W) in [-1,1];
+``reference_latents`` (B,c,h,w), the reference's scaled VAE latent, when the UNet takes it
+concatenated to its input (``unet.config.in_channels`` = 2c).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def training_scheduler(num_train_timesteps: int, prediction_type: str):
+    """The DDPM noise schedule of training (SD-1.5's scaled-linear betas)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear",
+                         beta_start=0.00085, beta_end=0.012, prediction_type=prediction_type,
+                         clip_sample=False)
+
+
+class VideoParts(nn.Module):
+    """The trained parts held together so that accelerate prepares one module.
+
+    Its ``forward`` is :func:`denoise_loss`: the loss must be computed through the
+    (prepared) module's forward, or DDP would not synchronise gradients and
+    ``mixed_precision`` autocast would not apply.
+    """
+
+    def __init__(self, condition_encoder, reference_encoder, unet) -> None:
+        super().__init__()
+        self.condition_encoder = condition_encoder
+        self.reference_encoder = reference_encoder
+        self.unet = unet
+
+    def forward(self, noise_scheduler, batch: dict, noise: torch.Tensor,
+                timesteps: torch.Tensor, drop_conditions: torch.Tensor,
+                drop_reference: torch.Tensor) -> torch.Tensor:
+        return denoise_loss(self, noise_scheduler, batch, noise, timesteps, drop_conditions,
+                            drop_reference)
+
+
+def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.Tensor,
+                 timesteps: torch.Tensor, drop_conditions: torch.Tensor,
+                 drop_reference: torch.Tensor) -> torch.Tensor:
+    """MSE of the denoiser on a batch (see the module docstring for its layout).
+
+    Clips are flattened to B*F frames for the encoders; the motion UNet sees (B,c,F,h,w).
+    ``noise`` is shaped like ``latents``; ``timesteps`` (B,) int; ``drop_conditions``
+    (B, num conditions) bool and ``drop_reference`` (B,) bool drop per batch entry (a
+    clip's frames share its drops and timestep). The target is the noise (``epsilon``)
+    or the velocity (``v_prediction``), as the scheduler's ``prediction_type`` says.
+    """
+    from signgen.models.denoiser import add_to_conv_in
+
+    latents = batch["latents"]
+    clip = latents.ndim == 5
+    frames = latents.shape[1] if clip else 1
+    flat = (lambda x: x.flatten(0, 1)) if clip else (lambda x: x)
+    names = list(model.condition_encoder.config.conditions)
+    conditions = {k: flat(batch[k]) for k in names}
+    mask = (~drop_conditions).repeat_interleave(frames, dim=0)
+    residual = model.condition_encoder(conditions, mask).residual
+    tokens = model.reference_encoder(batch["reference"], drop=drop_reference).tokens
+    tokens = tokens.repeat_interleave(frames, dim=0)
+    timestep_per_frame = timesteps.repeat_interleave(frames) if clip else timesteps
+    noisy = noise_scheduler.add_noise(flat(latents), flat(noise), timestep_per_frame)
+    if model.unet.config.in_channels != latents.shape[-3]:  # + the reference's latent
+        reference = batch["reference_latents"] * (~drop_reference).to(latents)[:, None, None,
+                                                                               None]
+        noisy = torch.cat([noisy, reference.repeat_interleave(frames, dim=0)], dim=1)
+    with add_to_conv_in(model.unet, residual):
+        if clip:
+            sample = noisy.view(*latents.shape[:2], *noisy.shape[1:]).transpose(1, 2)
+            pred = model.unet(sample, timesteps, encoder_hidden_states=tokens).sample
+            pred = pred.transpose(1, 2).flatten(0, 1)
+        else:
+            pred = model.unet(noisy, timesteps, encoder_hidden_states=tokens).sample
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(flat(latents), flat(noise), timestep_per_frame)
+    else:
+        target = flat(noise)
+    return F.mse_loss(pred.float(), target.float())
