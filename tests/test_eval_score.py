@@ -152,3 +152,15 @@ def test_lookup_baseline_poses_are_rendered_to_video_by_stage_one(setup, tmp_pat
     result = score_system(system, root, "test_novel_sentences", evaluators, progress=False)
     assert result["bt_wer"] is not None and result["cnn_bt_wer"] is not None
     assert result["ssim"] is None  # not frame-aligned with the ground truth
+
+
+def test_report_names_results_scored_by_older_evaluators():
+    from signgen.eval.__main__ import _stale_results
+
+    old = {"system": "a", "split": "s", "num_samples": 1, "evaluators": {"keypoint_reader": "x"}}
+    undated = {"system": "c", "split": "s", "num_samples": 1, "evaluators": {}}
+    new = {"system": "b", "split": "s", "num_samples": 2, "evaluators": {"keypoint_reader": "y"},
+           "date": "2026-11-26T14:00:00+00:00"}
+    same = {**new, "system": "d", "date": "2026-11-25T10:00:00+00:00"}
+    assert _stale_results([old, new, undated, same]) == [old, undated]
+    assert _stale_results([]) == []

@@ -442,6 +442,46 @@ class FSQConfig:
 
 
 @dataclass
+class TranslatorModelConfig:
+    """Text -> token translator (``signgen.models.translator.SignTranslator``): keyword
+    arguments but the vocabulary, codebook and tokens per frame, which come from the
+    tokenizer and the FSQ autoencoder."""
+
+    dim: int = positive(256)
+    num_heads: int = positive(4)
+    encoder_layers: int = positive(3)
+    decoder_layers: int = positive(3)
+    ffn_mult: int = positive(4)
+    dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
+    max_text_length: int = positive(128)
+    max_frames: int = positive(256)
+
+    def check(self) -> list[str]:
+        if self.dim % self.num_heads:
+            return [f"num_heads ({self.num_heads}) must divide dim ({self.dim})"]
+        return []
+
+
+@dataclass
+class TranslatorConfig:
+    """Stage III, the text-to-token translator (``python train.py --stage translator``).
+
+    ``fsq_model``: the exported FSQ autoencoder whose token datasets (made with
+    ``python -m signgen.data.tokens``) the translator learns. ``gloss_input_rate``:
+    share of training inputs given as glosses instead of text (one model, both inputs).
+    ``corruption_rate``: share of the decoder's input codes replaced by random ones
+    (counters copying the previous frame; targets stay clean)."""
+
+    model: TranslatorModelConfig = field(default_factory=TranslatorModelConfig)
+    fsq_model: str = "${experiment.output_dir}/fsq/model"
+    gloss_input_rate: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
+    corruption_rate: float = field(default=0.15, metadata={"min": 0.0, "max": 1.0})
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=4000, batch_size=16, learning_rate=5e-4, warmup_steps=200, log_every=50,
+        eval_every=1000, save_every=500))
+
+
+@dataclass
 class SignGenConfig:
     """Top-level config; ``extends`` names the YAML this one is layered on."""
 
@@ -454,3 +494,4 @@ class SignGenConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     fsq: FSQConfig = field(default_factory=FSQConfig)
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)

@@ -129,6 +129,15 @@ def _side_by_side(args) -> None:
           f"({sample['sample_id']}, signer {sample['signer_id']}, model {model})")
 
 
+def _stale_results(results: list[dict]) -> list[dict]:
+    """Results whose evaluator versions differ from those of the newest result file."""
+    if not results:
+        return []
+    newest = max(results, key=lambda r: r.get("date", ""))
+    current = newest.get("evaluators", {})
+    return [r for r in results if r.get("evaluators", {}) != current]
+
+
 def _report(args) -> None:
     from signgen.eval.score import markdown_table
 
@@ -154,6 +163,12 @@ def _report(args) -> None:
              "video-only systems). `stage1_*` rows run on the first `num_samples` clips "
              "of the split (see each file's `command` and `system_info`).", "",
              markdown_table(results), ""]
+    stale = _stale_results(results)
+    if stale:
+        lines += ["Scored with other evaluator weights than the newest results (not "
+                  "comparable with them; re-score to update): "
+                  + ", ".join(f"{r['system']} / {r['split']} / {r['num_samples']}"
+                              for r in stale) + ".", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out} ({len(results)} rows)")
 

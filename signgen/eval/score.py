@@ -26,6 +26,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     result["generate_seconds_per_sample"] = round(generate_seconds / len(samples), 3)
     result["eval_seconds"] = round(time.perf_counter() - start, 1)
     result["evaluators"] = evaluators.versions
+    result["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return result
 
 

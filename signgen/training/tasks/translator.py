@@ -1,0 +1,193 @@
+"""Training task of the text-to-token translator (``python train.py --stage translator``).
+
+Data: the token folders of the train and dev splits made by the FSQ autoencoder at
+``translator.fsq_model`` (``python -m signgen.data.tokens --fsq <folder> --split train``;
+a folder made by another FSQ checkpoint is refused). Each sample gives its text, glosses,
+language and per-frame tokens (T,S).
+
+The text tokenizer is trained here on the train texts (names the corpus fingerspells,
+``fs-`` glosses, are kept out of its vocabulary so that they are spelled letter by
+letter) and exported with the model. A training input is the text or, with probability
+``gloss_input_rate``, the gloss sequence; the decoder's input frames are corrupted at
+``corruption_rate`` (``corrupt_tokens``), the targets never.
+
+Evaluation on the dev split: teacher-forced ``dev_loss`` and ``dev_code_accuracy`` on all
+dev samples; greedy decoding of ``DEV_DECODED`` of them gives ``length_error`` (mean
+|decoded - true| frames), ``decoded_repeat_rate`` and ``reference_repeat_rate`` (the
+share of consecutive frames whose tokens are all equal: a translator that copies its
+previous frame shows a decoded rate far above the reference's).
+
+Export: ``save_pretrained`` + the tokenizer (``tokenizer.json``, ``text_tokenizer.json``)
++ ``translator.json`` (the FSQ checkpoint id the tokens mean something to).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from signgen.config.schema import SignGenConfig, TrainConfig
+from signgen.errors import SignGenError
+from signgen.training.tasks.keypoints import dataset_root
+
+DEV_DECODED = 16
+FINGERSPELL_PREFIX = "fs-"
+
+
+def train_config(cfg: SignGenConfig) -> TrainConfig:
+    return cfg.translator.train
+
+
+def build_task(cfg: SignGenConfig) -> TranslatorTask:
+    return TranslatorTask(cfg)
+
+
+def repeat_rate(tokens: np.ndarray) -> float:
+    """Share of consecutive frame pairs of (T,S) tokens whose tokens are all equal."""
+    tokens = np.asarray(tokens)
+    if len(tokens) < 2:
+        return 0.0
+    return float((tokens[1:] == tokens[:-1]).all(axis=1).mean())
+
+
+class TranslatorTask:
+    """Text (or glosses) -> FSQ tokens of the frames."""
+
+    def __init__(self, cfg: SignGenConfig) -> None:
+        from signgen.data.text_tokenizer import TextTokenizer
+        from signgen.data.tokens import default_tokens_dir, fsq_weights_id, load_tokens
+
+        self.cfg, self.settings = cfg, cfg.translator
+        self.fsq_dir = Path(self.settings.fsq_model)
+        if not (self.fsq_dir / "config.json").is_file():
+            raise SignGenError(f"no FSQ autoencoder in {self.fsq_dir}; train it with "
+                               f"python train.py --stage fsq (or set translator.fsq_model)")
+        self.fsq_id = fsq_weights_id(self.fsq_dir)
+        self.inputs_version = f"fsq {self.fsq_id}"
+        root = dataset_root(cfg)
+        splits = {}
+        for split in ("train", "dev"):
+            folder = default_tokens_dir(root, self.fsq_id, split)
+            if not (folder / "meta.json").is_file():
+                raise SignGenError(f"no {split} tokens of FSQ checkpoint {self.fsq_id} in "
+                                   f"{folder}; make them with python -m signgen.data.tokens "
+                                   f"--fsq {self.fsq_dir} --split {split}")
+            splits[split] = load_tokens(folder, self.fsq_id)
+        train, dev = splits["train"], splits["dev"]
+        self.codebook_size, self.tokens_per_frame = train.codebook_size, train.tokens_per_frame
+        names = {g[len(FINGERSPELL_PREFIX):] for s in train.samples for g in s["glosses"]
+                 if g.startswith(FINGERSPELL_PREFIX)}
+        glosses = {g for s in train.samples for g in s["glosses"]}
+        self.tokenizer = TextTokenizer.train(
+            [s["text"] for s in train.samples],
+            sorted({s["language"] for s in train.samples}), spelled_words=names,
+            glosses=glosses)
+        self.train_items = self._items(train.samples)
+        self.dev_items = self._items(dev.samples)
+        self._dev_batches = None
+
+    def _items(self, samples: list[dict]) -> list[dict]:
+        longest = self.settings.model.max_frames
+        items = []
+        for s in samples:
+            if len(s["tokens"]) > longest:
+                raise SignGenError(f"{s['sample_id']} has {len(s['tokens'])} frames; "
+                                   f"translator.model.max_frames is {longest}")
+            items.append({"sample_id": s["sample_id"],
+                          "text": self.tokenizer.encode(s["text"], s["language"]).ids,
+                          "gloss": self.tokenizer.encode_glosses(s["glosses"],
+                                                                 s["language"]).ids,
+                          "tokens": torch.from_numpy(s["tokens"])})
+        return items
+
+    # -- model -----------------------------------------------------------------------------
+    def build_model(self):
+        from signgen.models.translator import SignTranslator
+
+        return SignTranslator(vocab_size=self.tokenizer.vocab_size,
+                              codebook_size=self.codebook_size,
+                              tokens_per_frame=self.tokens_per_frame,
+                              pad_id=self.tokenizer.pad_id,
+                              **dataclasses.asdict(self.settings.model))
+
+    # -- data ------------------------------------------------------------------------------
+    def train_dataset(self) -> list[dict]:
+        return self.train_items
+
+    def collate(self, items: list[dict], use_gloss: list[bool] | None = None) -> dict:
+        """Pad a list of items: text_ids (B,L) + text_mask, frames (B,T,S) + num_frames.
+        ``use_gloss`` (default: drawn with ``gloss_input_rate``) picks the gloss input."""
+        if use_gloss is None:
+            use_gloss = (torch.rand(len(items)) < self.settings.gloss_input_rate).tolist()
+        texts = [item["gloss" if gloss else "text"] for item, gloss in
+                 zip(items, use_gloss, strict=True)]
+        length = max(map(len, texts))
+        if length > self.settings.model.max_text_length:
+            raise SignGenError(f"an input of {length} text ids exceeds "
+                               f"translator.model.max_text_length")
+        text_ids = torch.full((len(items), length), self.tokenizer.pad_id, dtype=torch.long)
+        for row, ids in enumerate(texts):
+            text_ids[row, :len(ids)] = torch.tensor(ids)
+        frames = max(len(item["tokens"]) for item in items)
+        tokens = torch.zeros(len(items), frames, self.tokens_per_frame, dtype=torch.long)
+        for row, item in enumerate(items):
+            tokens[row, :len(item["tokens"])] = item["tokens"]
+        return {"text_ids": text_ids, "text_mask": text_ids != self.tokenizer.pad_id,
+                "frames": tokens,
+                "num_frames": torch.tensor([len(item["tokens"]) for item in items]),
+                "sample_ids": [item["sample_id"] for item in items]}
+
+    # -- loss ------------------------------------------------------------------------------
+    def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        from signgen.models.translator import corrupt_tokens, translator_loss
+
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        inputs = corrupt_tokens(batch["frames"], self.settings.corruption_rate,
+                                self.codebook_size)
+        out = model(batch["text_ids"], batch["text_mask"], inputs)
+        return translator_loss(out, batch["frames"], batch["num_frames"])
+
+    # -- evaluation and export ------------------------------------------------------------
+    def evaluate(self, model) -> dict[str, float]:
+        from signgen.models.translator import translator_loss
+
+        device = next(model.parameters()).device
+        if self._dev_batches is None:
+            self._dev_batches = [self.collate(self.dev_items[i:i + 32],
+                                              [False] * len(self.dev_items[i:i + 32]))
+                                 for i in range(0, len(self.dev_items), 32)]
+        losses, accuracies, weights = [], [], []
+        for batch in self._dev_batches:
+            b = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            out = model(b["text_ids"], b["text_mask"], b["frames"])
+            loss, extra = translator_loss(out, b["frames"], b["num_frames"])
+            losses.append(loss.item())
+            accuracies.append(extra["code_accuracy"])
+            weights.append(len(batch["sample_ids"]))
+        decoded_items = self.dev_items[:DEV_DECODED]
+        batch = self.collate(decoded_items, [False] * len(decoded_items))
+        decoded = model.generate(batch["text_ids"].to(device), batch["text_mask"].to(device),
+                                 max_frames=self.settings.model.max_frames)
+        true = [item["tokens"].numpy() for item in decoded_items]
+        return {"dev_loss": float(np.average(losses, weights=weights)),
+                "dev_code_accuracy": float(np.average(accuracies, weights=weights)),
+                "length_error": float(np.mean([abs(len(d) - len(t))
+                                               for d, t in zip(decoded, true, strict=True)])),
+                "decoded_repeat_rate": float(np.mean([repeat_rate(d.numpy())
+                                                      for d in decoded])),
+                "reference_repeat_rate": float(np.mean([repeat_rate(t) for t in true]))}
+
+    def export(self, model, folder: Path) -> None:
+        folder = Path(folder)
+        model.save_pretrained(folder)
+        self.tokenizer.save(folder)
+        info = {"fsq_id": self.fsq_id, "fsq_model": str(self.fsq_dir),
+                "languages": self.tokenizer.languages,
+                "corruption_rate": self.settings.corruption_rate,
+                "gloss_input_rate": self.settings.gloss_input_rate}
+        (folder / "translator.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,258 @@
+"""Stage III building blocks: the text tokenizer (vocabulary, tags, spelling, notices)
+and the SignTranslator (shapes, loss, cached decoding, sampling, save/load, bad input)."""
+
+import json
+
+import pytest
+import torch
+
+from signgen.data.text_tokenizer import TextTokenizer
+from signgen.errors import InvalidInputError, SignGenError
+from signgen.models.translator import SignTranslator, corrupt_tokens, translator_loss
+
+TEXTS = ["Who will understand a driver on Friday?", "Hello Anna, I go to the store.",
+         "The driver goes to the store tomorrow."]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return TextTokenizer.train(TEXTS, ["ssl-a", "ssl-b"], spelled_words=["Anna"],
+                               glosses=["HELLO", "GO", "STORE", "fs-ANNA"])
+
+
+def tokens(tok, encoded):
+    return tok.decode(encoded.ids)
+
+
+def test_known_words_and_the_language_tag(tokenizer):
+    out = tokenizer.encode("Who will UNDERSTAND a driver?", "ssl-b")
+    assert tokens(tokenizer, out) == ["<ssl-b>", "who", "will", "understand", "a", "driver", "?"]
+    assert out.notices == []
+
+
+def test_names_are_spelled_silently_unknown_words_with_a_notice(tokenizer):
+    out = tokenizer.encode("Hello Anna and Zoë!", "ssl-a")
+    spelled = ["[SPELL]", "##a", "##n", "##n", "##a", "[/SPELL]"]
+    assert tokens(tokenizer, out) == ["<ssl-a>", "hello", *spelled, "[SPELL]", "##a", "##n",
+                                      "##d", "[/SPELL]", "[SPELL]", "##z", "##o", "##e",
+                                      "[/SPELL]"]  # "!" is punctuation: skipped
+    assert out.notices == ["unknown word 'and': fingerspelled",
+                           "unknown word 'zoe': fingerspelled"]
+
+
+def test_characters_without_letters_are_left_out_with_a_notice(tokenizer):
+    out = tokenizer.encode("hello 42 🙂", "ssl-a")
+    assert tokens(tokenizer, out) == ["<ssl-a>", "hello"]
+    assert len(out.notices) == 2 and all("no sign for it" in n for n in out.notices)
+
+
+def test_gloss_input(tokenizer):
+    out = tokenizer.encode_glosses("HELLO fs-ANNA GO XY", "ssl-a")
+    assert tokens(tokenizer, out) == ["<ssl-a>", "[GLOSS]", "g:hello", "[SPELL]", "##a",
+                                      "##n", "##n", "##a", "[/SPELL]", "g:go", "[SPELL]",
+                                      "##x", "##y", "[/SPELL]"]
+    assert out.notices == ["unknown gloss 'XY': fingerspelled"]
+
+
+@pytest.mark.parametrize("text, language, message", [
+    ("", "ssl-a", "nothing to sign"), ("  \t ", "ssl-a", "nothing to sign"),
+    ("🙂", "ssl-a", "nothing to sign"), ("hello", "ssl-x", "unknown sign language 'ssl-x'"),
+    ("a" * 3000, "ssl-a", "at most 2000"), (None, "ssl-a", "must be a string")])
+def test_bad_text_is_a_clear_error(tokenizer, text, language, message):
+    with pytest.raises(InvalidInputError, match=message):
+        tokenizer.encode(text, language)
+
+
+def test_save_and_load_encode_identically(tokenizer, tmp_path):
+    tokenizer.save(tmp_path)
+    loaded = TextTokenizer.load(tmp_path)
+    for text in TEXTS + ["Hello Zoë"]:
+        assert loaded.encode(text, "ssl-a") == tokenizer.encode(text, "ssl-a")
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(SignGenError, match="cannot read the tokenizer"):
+        TextTokenizer.load(tmp_path)
+    with pytest.raises(SignGenError, match="no tokenizer.json"):
+        TextTokenizer.load(tmp_path / "missing")
+
+
+# -- the translator ------------------------------------------------------------------------
+C, S = 7, 3  # codebook size, tokens per frame
+
+
+def small(**kw) -> SignTranslator:
+    torch.manual_seed(0)
+    args = dict(vocab_size=20, codebook_size=C, tokens_per_frame=S, dim=32, num_heads=2,
+                encoder_layers=1, decoder_layers=2, ffn_mult=2, dropout=0.0,
+                max_text_length=16, max_frames=12)
+    return SignTranslator(**{**args, **kw}).eval()
+
+
+def batch():
+    g = torch.Generator().manual_seed(0)
+    text = torch.randint(1, 20, (2, 6), generator=g)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    text[1, 4:] = 0
+    frames = torch.randint(0, C, (2, 5, S), generator=g)
+    frames[1, 3:] = 0  # padding beyond 3 frames
+    return text, mask, frames, torch.tensor([5, 3])
+
+
+def test_forward_shapes():
+    text, mask, frames, _ = batch()
+    out = small()(text, mask, frames)
+    assert out.code_logits.shape == (2, 6, S, C) and out.end_logits.shape == (2, 6)
+
+
+def test_loss_falls_and_the_model_learns_lengths():
+    model = small().train()
+    text, mask, frames, lengths = batch()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss, extra = translator_loss(model(text, mask, frames), frames, lengths)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    model.eval()
+    decoded = model.generate(text, mask, max_frames=10)
+    assert [len(d) for d in decoded] == [5, 3]  # the end decision was learnt
+    assert torch.equal(decoded[0], frames[0]) and torch.equal(decoded[1], frames[1, :3])
+
+
+def test_cached_greedy_decoding_equals_recomputing_the_prefix():
+    model = small()
+    text, mask, _, _ = batch()
+    cached = model.generate(text, mask, min_frames=6, max_frames=6)
+    prefix = torch.zeros(2, 0, S, dtype=torch.long)
+    with torch.no_grad():
+        for _ in range(6):
+            logits = model(text, mask, prefix).code_logits[:, -1]
+            prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
+
+
+def test_sampling_is_seeded_and_filtered():
+    model = small()
+    text, mask, _, _ = batch()
+
+    def sample(seed, **kw):
+        return model.generate(text, mask, min_frames=8, max_frames=8, greedy=False,
+                              generator=torch.Generator().manual_seed(seed), **kw)
+
+    a, b, c = sample(0), sample(0), sample(1)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    top1 = sample(3, top_k=1)  # top-k 1 is greedy
+    greedy = model.generate(text, mask, min_frames=8, max_frames=8)
+    assert all(torch.equal(x, y) for x, y in zip(top1, greedy, strict=True))
+    tiny_p = sample(4, top_p=1e-6)  # only the most likely code survives
+    assert all(torch.equal(x, y) for x, y in zip(tiny_p, greedy, strict=True))
+
+
+def test_save_and_load_give_identical_logits(tmp_path):
+    model = small()
+    text, mask, frames, _ = batch()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["codebook_size"] == C
+    loaded = SignTranslator.from_pretrained(tmp_path).eval()
+    assert torch.equal(model(text, mask, frames).code_logits,
+                       loaded(text, mask, frames).code_logits)
+
+
+def test_corruption_changes_inputs_only_at_its_rate():
+    frames = torch.randint(0, C, (4, 50, S), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(corrupt_tokens(frames, 0.0, C), frames)
+    noisy = corrupt_tokens(frames, 0.5, C, generator=torch.Generator().manual_seed(1))
+    changed = (noisy != frames).float().mean().item()
+    assert 0.35 < changed < 0.5  # half replaced, 1/C of them by the same code
+    assert noisy.min() >= 0 and noisy.max() < C
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(frames_value=C), "frame tokens must lie in"),
+    (dict(text_length=17), "exceeds max_text_length"),
+    (dict(empty_text=True), "at least one token"),
+])
+def test_bad_input_is_a_clear_error(change, message):
+    model = small()
+    text, mask, frames, _ = batch()
+    if "frames_value" in change:
+        frames[0, 0, 0] = change["frames_value"]
+    if "text_length" in change:
+        text = torch.ones(2, change["text_length"], dtype=torch.long)
+        mask = torch.ones_like(text, dtype=torch.bool)
+    if "empty_text" in change:
+        mask[0] = False
+    with pytest.raises(InvalidInputError, match=message):
+        model(text, mask, frames)
+    with pytest.raises(InvalidInputError, match="must divide"):
+        small(dim=30, num_heads=4)
+    with pytest.raises(InvalidInputError, match="min_frames"):
+        model.generate(text, mask, max_frames=13)
+
+
+# -- the training stage --------------------------------------------------------------------
+def _token_folders(root, fsq_dir, codebook_size=9, width=4):
+    """Token folders of the tiny dataset's train and dev samples, as if FSQ made them."""
+    from signgen.data.tokens import FORMAT, FORMAT_VERSION, default_tokens_dir, fsq_weights_id
+
+    fsq_id = fsq_weights_id(fsq_dir)
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "dev"):
+        samples = [json.loads(p.read_text()) for p in sorted((root / "samples").glob(
+            f"{split}-*/sample.json"))]
+        folder = default_tokens_dir(root, fsq_id, split)
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({**{k: s[k] for k in ("sample_id", "text", "glosses", "language",
+                                                 "signer_id")},
+                             "tokens": torch.randint(0, codebook_size, (s["num_frames"], width),
+                                                     generator=g).tolist()})
+                 for s in samples]
+        (folder / "tokens.jsonl").write_text("\n".join(lines) + "\n")
+        (folder / "meta.json").write_text(json.dumps({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "fsq_id": fsq_id,
+            "codebook_size": codebook_size, "tokens_per_frame": width, "split": split,
+            "num_samples": len(samples)}))
+    return fsq_id
+
+
+def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root,
+                                                       tmp_path, one_thread):
+    from safetensors.torch import save_file
+
+    import train
+    from signgen.config import load_config
+
+    fsq = tmp_path / "fsq"
+    fsq.mkdir()
+    (fsq / "config.json").write_text("{}")
+    save_file({"w": torch.randn(8, generator=torch.Generator().manual_seed(7))},
+              str(fsq / "diffusion_pytorch_model.safetensors"))
+    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
+                 f"translator.fsq_model={fsq}", "translator.model.dim=32",
+                 "translator.model.num_heads=2", "translator.model.encoder_layers=1",
+                 "translator.model.decoder_layers=1",
+                 *(f"translator.train.{kv}" for kv in
+                   ("max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1",
+                    "eval_every=3", "save_every=3"))]
+    cfg = load_config("tiny", overrides)
+    with pytest.raises(SignGenError, match="python -m signgen.data.tokens"):
+        train.main(cfg, "translator", progress=False)
+    fsq_id = _token_folders(tiny_data_root / "synthsign", fsq)
+    folder = train.main(cfg, "translator", progress=False)
+    info = json.loads((folder / "translator.json").read_text())
+    assert info["fsq_id"] == fsq_id and info["languages"]
+    model = SignTranslator.from_pretrained(folder).eval()
+    tokenizer = TextTokenizer.load(folder)
+    assert model.config.codebook_size == 9 and model.config.tokens_per_frame == 4
+    encoded = tokenizer.encode("Hello", info["languages"][0])
+    ids = torch.tensor([encoded.ids])
+    frames = model.generate(ids, torch.ones_like(ids, dtype=torch.bool), max_frames=5)
+    assert frames[0].shape[1] == 4 and 1 <= len(frames[0]) <= 5
+    log = [json.loads(line) for line in (tmp_path / "out" / "translator" / "metrics.jsonl")
+           .read_text().splitlines()]
+    assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate"} <= set(log[-1])
+    assert log[0]["code_ce"] > 0
