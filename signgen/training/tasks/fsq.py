@@ -196,6 +196,9 @@ class FSQTask:
                                       self.body.num_expression)
         self.joint_indices = list(joint_error_indices())
         self.ema_decay = self.fsq.ema_decay
+        # A run folder trained on another stage-I encoder or dataset is never resumed.
+        self.inputs_version = (f"condition encoder {self.encoder_hash} data "
+                               f"{self.train_frames.plan_hash}")
         self._dev = None
         self.embedding_mean, self.embedding_scale, self.embedding_variance = \
             self._embedding_statistics()

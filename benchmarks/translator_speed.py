@@ -1,0 +1,103 @@
+"""Decoding speed of the text-to-token translator on this CPU.
+
+The translator's size comes from the config (``translator.model``); speed does not depend
+on the weights, so a randomly initialised model decodes a fixed number of frames (the
+end decision is forced with ``min_frames = max_frames``). Reported: milliseconds per
+sentence (median of ``--repeats`` runs, after a warm-up) with the key/value cache, and
+without it (each frame re-runs the whole prefix through ``forward``), greedy and sampled.
+
+    python benchmarks/translator_speed.py [--config tiny] [--frames 60] [--threads 2]
+
+Writes ``benchmarks/results/translator_speed__<config>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from signgen.config import load_config  # noqa: E402
+from signgen.models.translator import SignTranslator  # noqa: E402
+
+
+def uncached_greedy(model: SignTranslator, text, mask, frames: int) -> torch.Tensor:
+    """Greedy decoding that recomputes the whole prefix for every frame (no cache)."""
+    prefix = torch.zeros(len(text), 0, model.config.tokens_per_frame, dtype=torch.long)
+    for _ in range(frames):
+        logits = model(text, mask, prefix).code_logits[:, -1]
+        prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    return prefix
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--frames", type=int, default=60, help="frames per sentence "
+                        "(SynthSign sentences: 40-90 at 12 fps)")
+    parser.add_argument("--text-ids", type=int, default=12)
+    parser.add_argument("--vocab", type=int, default=400)
+    parser.add_argument("--codebook", type=int, default=625)
+    parser.add_argument("--tokens-per-frame", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    torch.manual_seed(0)
+    model = SignTranslator(vocab_size=args.vocab, codebook_size=args.codebook,
+                           tokens_per_frame=args.tokens_per_frame,
+                           **dataclasses.asdict(cfg.translator.model)).eval()
+    text = torch.randint(1, args.vocab, (1, args.text_ids))
+    mask = torch.ones_like(text, dtype=torch.bool)
+    n = args.frames
+    rows = {
+        "greedy, KV cache": lambda: model.generate(text, mask, min_frames=n, max_frames=n),
+        "sampled (top-k 50, top-p 0.9), KV cache": lambda: model.generate(
+            text, mask, min_frames=n, max_frames=n, greedy=False, top_k=50, top_p=0.9,
+            generator=torch.Generator().manual_seed(0)),
+        "greedy, no cache (prefix recomputed)": lambda: uncached_greedy(model, text, mask, n),
+    }
+    with torch.inference_mode():
+        results = {name: round(timed(fn, args.repeats), 1) for name, fn in rows.items()}
+    params = sum(p.numel() for p in model.parameters())
+    result = {"config": args.config, "frames": n, "text_ids": args.text_ids,
+              "threads": args.threads, "params_m": round(params / 1e6, 2),
+              "model": dataclasses.asdict(cfg.translator.model),
+              "ms_per_sentence": results, "torch": torch.__version__,
+              "command": "python benchmarks/translator_speed.py "
+                         + " ".join(sys.argv[1:] if argv is None else argv)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"translator_speed__{args.config}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"Translator decoding, {args.config} config ({result['params_m']} M parameters), "
+             f"{n} frames x {args.tokens_per_frame} tokens, {args.threads} threads; "
+             f"`{result['command'].strip()}`", "", "| decoding | ms per sentence |", "|---|---|"]
+    lines += [f"| {name} | {ms} |" for name, ms in results.items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Text -> sign language: the whole engine as one diffusers pipeline.
+
+    text (+ sign-language tag, or glosses)
+      ── TextTokenizer ──► ids ── SignTranslator.generate ──► tokens (T,S)
+      ── FSQAutoencoder.decode ──► condition embeddings (T,E,h,w), SMPL-X pose (T,165),
+                                   keypoints (T,133,2)
+      ── SignVideoPipeline (reference image) ──► frames (T,H,W,3)
+
+Components (one sub-folder each, ``model_index.json`` as diffusers writes it):
+``translator``, ``fsq``, ``vae``, ``unet``, ``condition_encoder``, ``reference_encoder``,
+``scheduler``; the text tokenizer lives in ``text_tokenizer/`` beside them (it is not a
+torch module, so this class saves and loads it itself). The avatar is rendered from the
+returned SMPL-X pose by the caller (``sample.py``), which owns the body model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+
+from signgen.errors import InvalidInputError
+
+TOKENIZER_FOLDER = "text_tokenizer"
+
+
+@dataclass
+class SignGenOutput(BaseOutput):
+    """frames: (T,H,W,3) uint8, or None for ``avatar_only``; smplx_pose: (T,165) float32
+    axis-angle (SMPL-X order); keypoints: (T,133,2) float32 COCO-WholeBody pixels of the
+    frame size; tokens: (T,S) int64; embeddings: (T,E,h,w) float32; notices: what the
+    user should know (words fingerspelled, characters left out); timings: seconds per
+    stage."""
+
+    frames: np.ndarray | None
+    smplx_pose: np.ndarray
+    keypoints: np.ndarray
+    tokens: np.ndarray
+    embeddings: torch.Tensor
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class SignGenPipeline(DiffusionPipeline):
+    """Text (or glosses) in a sign language -> signing video + SMPL-X pose."""
+
+    model_cpu_offload_seq = "translator->fsq->reference_encoder->unet->vae"
+
+    def __init__(self, translator, fsq, vae, unet, condition_encoder, reference_encoder,
+                 scheduler, text_tokenizer) -> None:
+        super().__init__()
+        self.register_modules(translator=translator, fsq=fsq, vae=vae, unet=unet,
+                              condition_encoder=condition_encoder,
+                              reference_encoder=reference_encoder, scheduler=scheduler)
+        self.text_tokenizer = text_tokenizer
+        t, q = translator.config, fsq
+        if (t.codebook_size, t.tokens_per_frame) != (q.codebook_size, q.tokens_per_frame):
+            raise InvalidInputError(
+                f"the translator emits {t.tokens_per_frame} tokens of {t.codebook_size} codes "
+                f"per frame, the FSQ autoencoder reads {q.tokens_per_frame} of "
+                f"{q.codebook_size}: they were not trained together")
+        if fsq.config.embedding_channels != condition_encoder.config.embedding_channels:
+            raise InvalidInputError("the FSQ autoencoder's embedding channels differ from the "
+                                    "condition encoder's")
+        if text_tokenizer.vocab_size != t.vocab_size:
+            raise InvalidInputError(f"the tokenizer has {text_tokenizer.vocab_size} ids, the "
+                                    f"translator {t.vocab_size}")
+
+    # -- save / load: the tokenizer beside the diffusers components ----------------------
+    def save_pretrained(self, save_directory, **kwargs) -> None:
+        super().save_pretrained(save_directory, **kwargs)
+        self.text_tokenizer.save(Path(save_directory) / TOKENIZER_FOLDER)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        from signgen.data.text_tokenizer import TextTokenizer
+
+        folder = Path(pretrained_model_name_or_path)
+        if not (folder / "model_index.json").is_file():
+            raise InvalidInputError(f"{folder} is not a signgen pipeline folder (no "
+                                    f"model_index.json)")
+        kwargs.setdefault("text_tokenizer", TextTokenizer.load(folder / TOKENIZER_FOLDER))
+        return super().from_pretrained(folder, **kwargs)
+
+    # -- parts ---------------------------------------------------------------------------
+    @property
+    def languages(self) -> list[str]:
+        return list(self.text_tokenizer.languages)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W) of the frames: the FSQ embedding size times the VAE factor."""
+        h, w = self.fsq.config.embedding_size
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return h * factor, w * factor
+
+    def video_pipeline(self):
+        """The stage-I pipeline on the same (shared, not copied) modules."""
+        from signgen.pipelines.sign_video import SignVideoPipeline
+
+        pipe = SignVideoPipeline(vae=self.vae, unet=self.unet,
+                                 condition_encoder=self.condition_encoder,
+                                 reference_encoder=self.reference_encoder,
+                                 scheduler=self.scheduler)
+        pipe.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
+        return pipe
+
+    @torch.no_grad()
+    def translate(self, text: str | None = None, language: str | None = None,
+                  glosses=None, *, greedy: bool = True, temperature: float = 1.0,
+                  top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
+                  generator: torch.Generator | None = None) -> tuple[np.ndarray, list[str]]:
+        """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices."""
+        language = language or self.languages[0]
+        if (text is None) == (glosses is None):
+            raise InvalidInputError("give either text or glosses")
+        encoded = (self.text_tokenizer.encode(text, language) if glosses is None
+                   else self.text_tokenizer.encode_glosses(glosses, language))
+        limit = self.translator.config.max_text_length
+        if len(encoded.ids) > limit:
+            raise InvalidInputError(f"the sentence is {len(encoded.ids)} tokens long; this "
+                                    f"model reads at most {limit}: split it into sentences")
+        ids = torch.tensor([encoded.ids], device=self.device)
+        tokens = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
+                                          max_frames=max_frames, greedy=greedy,
+                                          temperature=temperature, top_k=top_k, top_p=top_p,
+                                          generator=generator)[0]
+        return tokens.numpy(), encoded.notices
+
+    @torch.no_grad()
+    def decode_tokens(self, tokens: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """tokens (T,S) -> embeddings (T,E,h,w), SMPL-X pose (T,165), keypoints (T,133,2)
+        in pixels of the frame size."""
+        from signgen.models.fsq_autoencoder import keypoints_to_pixels
+
+        indices = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=self.device)
+        out = self.fsq.decode(self.fsq.decode_indices(indices), num_frames=len(indices))
+        height, width = self.frame_size
+        keypoints = keypoints_to_pixels(out.keypoints.float(), height, width)
+        return (out.embedding.float(), out.smplx_pose.float().cpu().numpy(),
+                keypoints.cpu().numpy())
+
+    # -- the whole engine ----------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, text: str | None = None, language: str | None = None, glosses=None,
+                 reference_image=None, *, avatar_only: bool = False, seed: int = 0,
+                 num_inference_steps: int = 20, guidance_scale: float = 1.0,
+                 window: int = 8, overlap: int = 2, greedy: bool = True,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 max_frames: int | None = None, progress: bool = True) -> SignGenOutput:
+        """Sign ``text`` (or ``glosses``) in ``language`` (default: the model's first).
+
+        ``reference_image``: the signer (see ``SignVideoPipeline``), required unless
+        ``avatar_only``. ``seed`` seeds token sampling (when not ``greedy``) and the video
+        noise, both on the CPU: a seed gives the same output on any device type.
+        """
+        if not avatar_only and reference_image is None:
+            raise InvalidInputError("a reference image of the signer is needed for the video "
+                                    "(or ask for the avatar only)")
+        timings = {}
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed)
+        tokens, notices = self.translate(text, language, glosses, greedy=greedy,
+                                         temperature=temperature, top_k=top_k, top_p=top_p,
+                                         max_frames=max_frames, generator=generator)
+        timings["translate"] = time.perf_counter() - start
+        start = time.perf_counter()
+        embeddings, smplx_pose, keypoints = self.decode_tokens(tokens)
+        timings["decode_tokens"] = time.perf_counter() - start
+        frames = None
+        if not avatar_only:
+            start = time.perf_counter()
+            video = self.video_pipeline()(
+                reference_image, condition_embeddings=embeddings,
+                num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                generator=torch.Generator().manual_seed(seed), window=window, overlap=overlap,
+                progress=progress)
+            frames = video.frames
+            timings["render_video"] = time.perf_counter() - start
+        return SignGenOutput(frames=frames, smplx_pose=smplx_pose, keypoints=keypoints,
+                             tokens=tokens, embeddings=embeddings.cpu(), notices=notices,
+                             timings=timings)

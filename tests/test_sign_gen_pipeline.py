@@ -1,0 +1,110 @@
+"""SignGenPipeline on tiny random components: text -> tokens -> embeddings + SMPL-X pose ->
+video; seeds, avatar-only, save/load, mismatched parts and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from test_video_pipeline import SIZE, make_pipeline
+
+from signgen.data.text_tokenizer import TextTokenizer
+from signgen.errors import InvalidInputError
+from signgen.models.fsq_autoencoder import FSQAutoencoder
+from signgen.models.translator import SignTranslator
+from signgen.pipelines.sign_gen import SignGenPipeline
+
+
+def build(levels=(3, 3, 3), tokenizer=None) -> SignGenPipeline:
+    video = make_pipeline(temporal=True)
+    tokenizer = tokenizer or TextTokenizer.train(
+        ["Hello Anna, I go to the store.", "Who goes to the store tomorrow?"],
+        ["ssl-a", "ssl-b"], spelled_words=["anna"], glosses=["HELLO", "GO", "STORE"])
+    torch.manual_seed(0)
+    fsq = FSQAutoencoder(embedding_channels=8, embedding_size=(SIZE // 2, SIZE // 2),
+                         hidden_channels=(8, 8), levels=levels, pose_hidden=16).eval()
+    translator = SignTranslator(vocab_size=tokenizer.vocab_size,
+                                codebook_size=fsq.codebook_size,
+                                tokens_per_frame=fsq.tokens_per_frame, dim=16, num_heads=2,
+                                encoder_layers=1, decoder_layers=1, dropout=0.0,
+                                max_text_length=32, max_frames=6).eval()
+    pipe = SignGenPipeline(translator=translator, fsq=fsq, vae=video.vae, unet=video.unet,
+                           condition_encoder=video.condition_encoder,
+                           reference_encoder=video.reference_encoder,
+                           scheduler=video.scheduler, text_tokenizer=tokenizer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build()
+
+
+REFERENCE = np.full((SIZE, SIZE, 3), 128, np.uint8)
+
+
+def run(pipe, **kwargs):
+    kwargs.setdefault("num_inference_steps", 2)
+    kwargs.setdefault("window", 4)
+    kwargs.setdefault("overlap", 1)
+    return pipe("Hello Zoë", "ssl-b", reference_image=REFERENCE, progress=False, **kwargs)
+
+
+def test_text_to_video_and_pose(pipe, one_thread):
+    out = run(pipe)
+    t = len(out.tokens)
+    assert 1 <= t <= 6 and out.tokens.shape == (t, 16)
+    assert out.frames.shape == (t, SIZE, SIZE, 3) and out.frames.dtype == np.uint8
+    assert out.smplx_pose.shape == (t, 165) and out.keypoints.shape == (t, 133, 2)
+    assert out.embeddings.shape == (t, 8, SIZE // 2, SIZE // 2)
+    assert out.notices == ["unknown word 'zoe': fingerspelled"]
+    assert set(out.timings) == {"translate", "decode_tokens", "render_video"}
+
+
+def test_seeds_and_avatar_only(pipe, one_thread):
+    a, b = run(pipe, seed=3), run(pipe, seed=3)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.tokens, b.tokens)
+    assert not np.array_equal(a.frames, run(pipe, seed=4).frames)
+    sampled = [run(pipe, greedy=False, seed=s, avatar_only=True).tokens for s in (0, 0, 1)]
+    assert np.array_equal(sampled[0], sampled[1])
+    assert not np.array_equal(sampled[0], sampled[2])
+    avatar = pipe("Hello", avatar_only=True, progress=False)
+    assert avatar.frames is None and "render_video" not in avatar.timings
+    assert avatar.smplx_pose.shape[1] == 165
+
+
+def test_glosses_go_through_the_same_model(pipe, one_thread):
+    out = pipe(glosses="HELLO fs-ANNA GO", language="ssl-a", avatar_only=True, progress=False)
+    assert out.tokens.shape[1] == 16 and out.notices == []
+
+
+def test_save_and_load_give_identical_output(pipe, tmp_path, one_thread):
+    pipe.save_pretrained(tmp_path / "engine")
+    assert (tmp_path / "engine" / "text_tokenizer" / "tokenizer.json").is_file()
+    loaded = SignGenPipeline.from_pretrained(tmp_path / "engine")
+    loaded.set_progress_bar_config(disable=True)
+    a, b = run(pipe), run(loaded)
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.smplx_pose, b.smplx_pose)
+
+
+def test_parts_that_were_not_trained_together_are_refused():
+    with pytest.raises(InvalidInputError, match="not trained together"):
+        p = build()
+        SignGenPipeline(translator=p.translator, fsq=build(levels=(3, 3)).fsq, vae=p.vae,
+                        unet=p.unet, condition_encoder=p.condition_encoder,
+                        reference_encoder=p.reference_encoder, scheduler=p.scheduler,
+                        text_tokenizer=p.text_tokenizer)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(text="hello", language="ssl-q"), "unknown sign language"),
+    (dict(text="", language="ssl-a"), "nothing to sign"),
+    (dict(text="hello", glosses="HELLO"), "either text or glosses"),
+    (dict(text="hello " * 40), "split it into sentences"),
+])
+def test_bad_input_is_a_clear_error(pipe, kwargs, message):
+    with pytest.raises(InvalidInputError, match=message):
+        pipe(avatar_only=True, progress=False, **kwargs)
+    with pytest.raises(InvalidInputError, match="reference image"):
+        pipe("hello", progress=False)
+    with pytest.raises(InvalidInputError, match="not a signgen pipeline folder"):
+        SignGenPipeline.from_pretrained("/nonexistent/engine")
