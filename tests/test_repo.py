@@ -39,8 +39,9 @@ def test_user_errors_are_one_line_with_exit_status_2():
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "render.height" in result.stderr
     assert "Traceback" not in result.stderr
-    result = run("sample.py", "--text", "hello")
-    assert result.returncode == 2 and "not built yet" in result.stderr
+    result = run("sample.py", "--text", "hello", "--model", "no/such/folder")
+    assert result.returncode == 2 and "no signgen pipeline in no/such/folder" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_main_job_renders_the_preview(tmp_path):

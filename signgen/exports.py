@@ -1,0 +1,94 @@
+"""Files a generation writes (``sample.py``), each written under a temporary name in the
+same folder and renamed when complete, so a crash never leaves a half-written output.
+
+- ``video.mp4`` / ``avatar.mp4``: H.264 (yuv420p) at the output frame rate;
+- ``smplx.npz``: AMASS-style SMPL-X (``poses`` (T,165) axis-angle, ``trans`` (T,3) m,
+  ``betas`` (num_betas,), ``gender``, ``mocap_frame_rate``, ``surface_model_type``
+  'smplx'), the layout the SMPL-X Blender add-on and AMASS tools read;
+- ``tokens.json``: the token ids per frame and what made them;
+- ``preview.png``: a contact sheet (rows: video, avatar; evenly spaced frames).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from signgen.errors import InvalidInputError
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` for a temporary path beside ``path``, then rename it into
+    place (same folder: an atomic replace). The temporary file keeps ``path``'s suffix
+    (writers that pick a format by suffix still work)."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """(T,H,W,3) uint8 frames -> H.264 mp4."""
+    from signgen.data.synthsign.generate import write_video
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+        raise InvalidInputError(f"frames must be (T,H,W,3) uint8 with T >= 1, got "
+                                f"{frames.dtype} {frames.shape}")
+    return write_atomic(path, lambda tmp: write_video(tmp, frames, fps))
+
+
+def write_smplx_npz(path: str | Path, poses: np.ndarray, fps: float, betas=None,
+                    gender: str = "neutral", trans=None) -> Path:
+    """AMASS-style SMPL-X parameters (see the module docstring)."""
+    poses = np.asarray(poses, dtype=np.float32)
+    if poses.ndim != 2 or poses.shape[1] != 165:
+        raise InvalidInputError(f"poses must be (T,165), got {poses.shape}")
+    frames = len(poses)
+    trans = np.zeros((frames, 3), np.float32) if trans is None else np.asarray(trans, np.float32)
+    betas = np.zeros(10, np.float32) if betas is None else np.asarray(betas, np.float32)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, poses=poses, trans=trans, betas=betas, gender=np.array(gender),
+                     mocap_frame_rate=np.array(float(fps)),
+                     surface_model_type=np.array("smplx"))
+
+    return write_atomic(path, write)
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1) + "\n"))
+
+
+def contact_sheet(rows: Sequence[np.ndarray], columns: int = 8) -> np.ndarray:
+    """Rows of (T,H,W,3) uint8 videos -> one (rows*H, columns*W, 3) image of ``columns``
+    evenly spaced frames of each (videos of other sizes are resized to the first's)."""
+    from PIL import Image
+
+    height, width = rows[0].shape[1:3]
+    tiles = []
+    for video in rows:
+        picks = np.linspace(0, len(video) - 1, columns).round().astype(int)
+        row = []
+        for i in picks:
+            frame = video[i]
+            if frame.shape[:2] != (height, width):
+                frame = np.asarray(Image.fromarray(frame).resize((width, height)))
+            row.append(frame)
+        tiles.append(np.concatenate(row, axis=1))
+    return np.concatenate(tiles, axis=0)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    from PIL import Image
+
+    return write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))

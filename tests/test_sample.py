@@ -1,0 +1,64 @@
+"""sample.py end to end on a tiny random pipeline folder: every output file is written,
+complete and readable; user errors are one clear line."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_sign_gen_pipeline import build
+
+import sample
+from signgen.errors import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("engine")
+    build().save_pretrained(folder)
+    (folder / "signers").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(folder / "signers" / "s7.png")
+    return folder
+
+
+def test_text_to_every_output_file(engine, tmp_path, one_thread):
+    import imageio.v2 as imageio
+
+    out = tmp_path / "out"
+    assert sample.cli(["--text", "Hello Zoë", "--lang", "ssl-b", "--model", str(engine),
+                       "--steps", "2", "--seed", "5", "--out", str(out),
+                       "video.sampling.window=4", "video.sampling.overlap=1"]) == 0
+    assert {p.name for p in out.iterdir()} == {"video.mp4", "avatar.mp4", "smplx.npz",
+                                               "tokens.json", "preview.png"}
+    info = json.loads((out / "tokens.json").read_text())
+    frames = len(info["tokens"])
+    assert info["language"] == "ssl-b" and info["seed"] == 5 and frames >= 1
+    assert info["notices"] == ["unknown word 'zoe': fingerspelled"]
+    with np.load(out / "smplx.npz") as npz:
+        assert npz["poses"].shape == (frames, 165) and npz["trans"].shape == (frames, 3)
+        assert str(npz["surface_model_type"]) == "smplx" and float(npz["mocap_frame_rate"]) == 12
+    for name in ("video.mp4", "avatar.mp4"):
+        assert len(imageio.mimread(out / name)) == frames
+    assert Image.open(out / "preview.png").size == (8 * 32, 2 * 32)
+
+
+def test_avatar_only_and_gloss_input(engine, tmp_path, one_thread):
+    out = tmp_path / "avatar"
+    assert sample.cli(["--gloss", "HELLO fs-ANNA", "--model", str(engine), "--avatar-only",
+                       "--out", str(out)]) == 0
+    assert "video.mp4" not in {p.name for p in out.iterdir()}
+    assert json.loads((out / "tokens.json").read_text())["gloss"] == "HELLO fs-ANNA"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--signer", "nobody"], "unknown signer 'nobody'; this model ships s7"),
+    (["--reference", "missing.png"], "cannot read the reference image"),
+    (["--lang", "ssl-q"], "unknown sign language 'ssl-q'"),
+])
+def test_user_errors(engine, tmp_path, extra, message):
+    with pytest.raises(InvalidInputError, match=message):
+        sample.cli(["--text", "hello", "--model", str(engine), "--out", str(tmp_path / "o"),
+                    *extra])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        sample.cli(["--text", "hello", "--model", str(engine), "--out", str(tmp_path / "file")])
