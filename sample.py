@@ -73,9 +73,17 @@ def _reference(args, model_dir: Path):
 
 def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[str]:
     """Run the engine once and write every output into ``out_dir``; returns notices."""
-    from signgen.exports import contact_sheet, write_json, write_mp4, write_png, write_smplx_npz
+    from signgen.data.synthsign.signers import signing_camera
+    from signgen.exports import (
+        contact_sheet,
+        write_json,
+        write_mp4,
+        write_png,
+        write_pose,
+        write_smplx_npz,
+    )
     from signgen.paths import weights_hash
-    from signgen.render.avatar import render_avatar
+    from signgen.render.avatar import render_avatar, smplx_joints
 
     reference = None if args.avatar_only else _reference(args, model_dir)
     sampling = cfg.video.sampling
@@ -91,6 +99,8 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[
     write_mp4(out_dir / "avatar.mp4", avatar, fps)
     write_smplx_npz(out_dir / "smplx.npz", out.smplx_pose, fps, gender=cfg.body.gender,
                     betas=np.zeros(body.num_betas, np.float32))
+    write_pose(out_dir / "pose.pose", smplx_joints(body, out.smplx_pose),
+               signing_camera(width, height), fps)
     rows = [avatar]
     if out.frames is not None:
         write_mp4(out_dir / "video.mp4", out.frames, fps)

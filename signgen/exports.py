@@ -5,6 +5,9 @@ same folder and renamed when complete, so a crash never leaves a half-written ou
 - ``smplx.npz``: AMASS-style SMPL-X (``poses`` (T,165) axis-angle, ``trans`` (T,3) m,
   ``betas`` (num_betas,), ``gender``, ``mocap_frame_rate``, ``surface_model_type``
   'smplx'), the layout the SMPL-X Blender add-on and AMASS tools read;
+- ``pose.pose``: pose-format file, MediaPipe-Holistic-style components (body, face
+  placeholders, both hands, world landmarks) of the SMPL-X joints seen by the frames'
+  camera;
 - ``tokens.json``: the token ids per frame and what made them;
 - ``preview.png``: a contact sheet (rows: video, avatar; evenly spaced frames).
 """
@@ -61,6 +64,19 @@ def write_smplx_npz(path: str | Path, poses: np.ndarray, fps: float, betas=None,
             np.savez(f, poses=poses, trans=trans, betas=betas, gender=np.array(gender),
                      mocap_frame_rate=np.array(float(fps)),
                      surface_model_type=np.array("smplx"))
+
+    return write_atomic(path, write)
+
+
+def write_pose(path: str | Path, joints: np.ndarray, camera, fps: float) -> Path:
+    """(T,144,3) SMPL-X joints (world metres) -> a pose-format ``.pose`` file."""
+    from signgen.data.synthsign.lexicon_export import joints_to_pose
+
+    pose = joints_to_pose(joints, camera, fps)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            pose.write(f)
 
     return write_atomic(path, write)
 

@@ -29,7 +29,7 @@ def test_text_to_every_output_file(engine, tmp_path, one_thread):
                        "--steps", "2", "--seed", "5", "--out", str(out),
                        "video.sampling.window=4", "video.sampling.overlap=1"]) == 0
     assert {p.name for p in out.iterdir()} == {"video.mp4", "avatar.mp4", "smplx.npz",
-                                               "tokens.json", "preview.png"}
+                                               "pose.pose", "tokens.json", "preview.png"}
     info = json.loads((out / "tokens.json").read_text())
     frames = len(info["tokens"])
     assert info["language"] == "ssl-b" and info["seed"] == 5 and frames >= 1
@@ -40,6 +40,12 @@ def test_text_to_every_output_file(engine, tmp_path, one_thread):
     for name in ("video.mp4", "avatar.mp4"):
         assert len(imageio.mimread(out / name)) == frames
     assert Image.open(out / "preview.png").size == (8 * 32, 2 * 32)
+    from pose_format import Pose
+
+    pose = Pose.read((out / "pose.pose").read_bytes())
+    assert pose.body.data.shape[0] == frames
+    assert [c.name for c in pose.header.components][:4] == [
+        "POSE_LANDMARKS", "FACE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"]
 
 
 def test_avatar_only_and_gloss_input(engine, tmp_path, one_thread):

@@ -9,6 +9,23 @@ import torch
 from signgen.errors import InvalidInputError
 
 
+def _params(body, poses, betas):
+    from signgen.body.model import SMPLXParams
+
+    poses = torch.as_tensor(np.asarray(poses), dtype=torch.float32)
+    if poses.ndim != 2 or poses.shape[1] != 165 or not len(poses):
+        raise InvalidInputError(f"poses must be (T,165) with T >= 1, got {tuple(poses.shape)}")
+    betas = torch.zeros(body.num_betas) if betas is None else torch.as_tensor(betas).float()
+    return SMPLXParams.from_full_pose(poses, betas,
+                                      expression=torch.zeros(len(poses), body.num_expression))
+
+
+def smplx_joints(body, poses, betas=None) -> np.ndarray:
+    """AMASS-style ``poses`` (T,165) -> SMPL-X output joints (T,144,3), world metres."""
+    with torch.no_grad():
+        return body(_params(body, poses, betas)).joints.numpy()
+
+
 def render_avatar(body, poses, height: int, width: int, betas=None,
                   batch_size: int = 32) -> np.ndarray:
     """AMASS-style ``poses`` (T,165) axis-angle -> (T,H,W,3) uint8 frames.
@@ -17,15 +34,11 @@ def render_avatar(body, poses, height: int, width: int, betas=None,
     files); ``betas`` (num_betas,) shape (default: the mean shape). Vertex colours come
     from the body model's appearance regions when it has them (the stand-in), else skin.
     """
-    from signgen.body.model import SMPLXParams
     from signgen.data.synthsign.signers import signing_camera
     from signgen.render.appearance import DEFAULT_PALETTE, region_vertex_colors
     from signgen.render.mesh_renderer import MeshRenderer
 
-    poses = torch.as_tensor(np.asarray(poses), dtype=torch.float32)
-    if poses.ndim != 2 or poses.shape[1] != 165 or not len(poses):
-        raise InvalidInputError(f"poses must be (T,165) with T >= 1, got {tuple(poses.shape)}")
-    betas = torch.zeros(body.num_betas) if betas is None else torch.as_tensor(betas).float()
+    params = _params(body, poses, betas)
     if body.vertex_regions is not None:
         colours = region_vertex_colors(body.vertex_regions.numpy(), body.region_names)
     else:  # official SMPL-X files carry no appearance regions
@@ -35,10 +48,9 @@ def render_avatar(body, poses, height: int, width: int, betas=None,
     faces = body.faces.numpy()
     frames = []
     with torch.no_grad():
-        for chunk in poses.split(batch_size):
-            params = SMPLXParams.from_full_pose(chunk, betas,
-                                                expression=torch.zeros(len(chunk),
-                                                                       body.num_expression))
-            vertices = body(params).vertices.numpy()
+        for start in range(0, params.batch_size, batch_size):
+            chunk = type(params)(**{k: v[start:start + batch_size]
+                                    for k, v in vars(params).items()})
+            vertices = body(chunk).vertices.numpy()
             frames.append(renderer.render(vertices, faces, camera, vertex_colors=colours).rgb)
     return np.concatenate(frames)
