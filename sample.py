@@ -8,14 +8,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from signgen.cli import NotBuiltYetError, run_cli
+from signgen.cli import run_cli
 from signgen.config import DEFAULT_CONFIG, load_config
-from signgen.errors import InvalidInputError
+from signgen.errors import InvalidInputError, SignGenError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,14 +119,109 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[
     return out.notices
 
 
+DONE_MARKER = ".complete"
+FAILURES_FILE = "failures.jsonl"
+JOB_KEYS = {"id", "text", "gloss", "lang", "reference", "signer", "seed"}
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def read_jobs(path: Path) -> tuple[list[dict], list[dict]]:
+    """jobs.jsonl -> (valid jobs in file order, failures of invalid lines). A job is a JSON
+    object with ``id`` (letters, digits, '.', '_', '-'; no path) and ``text`` or
+    ``gloss``; optional ``lang``, ``reference``, ``signer``, ``seed``."""
+    if not path.is_file():
+        raise InvalidInputError(f"no jobs file {path}")
+    jobs, failures, seen = [], [], set()
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as error:
+            failures.append({"line": number, "error": f"not JSON: {error.msg}"})
+            continue
+        problem = None
+        if not isinstance(job, dict):
+            problem = "a job must be a JSON object"
+        elif not isinstance(job.get("id"), str) or not SAFE_ID.fullmatch(job["id"]):
+            problem = ("id must be 1-100 letters, digits, '.', '_' or '-', starting with a "
+                       "letter or digit")
+        elif job["id"] in seen:
+            problem = f"duplicate id {job['id']!r}"
+        elif set(job) - JOB_KEYS:
+            problem = f"unknown keys {sorted(set(job) - JOB_KEYS)}"
+        elif (job.get("text") is None) == (job.get("gloss") is None):
+            problem = "give text or gloss"
+        elif not isinstance(job.get("seed", 0), int):
+            problem = "seed must be an integer"
+        if problem:
+            failures.append({"line": number, "id": job.get("id") if isinstance(job, dict)
+                             else None, "error": problem})
+            continue
+        seen.add(job["id"])
+        jobs.append(job)
+    return jobs, failures
+
+
+def _record_failure(out_root: Path, failure: dict) -> None:
+    """One line per failure, appended in a single write (ranks may share the file)."""
+    with open(out_root / FAILURES_FILE, "a") as f:
+        f.write(json.dumps(failure) + "\n")
+
+
+def run_batch(pipe, body, cfg, args, model_dir: Path) -> dict:
+    """Render every job of ``args.batch`` into ``args.out/<id>/``; a finished item (its
+    folder holds ``.complete``) is skipped, a failing one is recorded in failures.jsonl.
+    Under torchrun / accelerate launch (RANK, WORLD_SIZE) each rank takes jobs
+    rank, rank + WORLD_SIZE, ... of the file."""
+    from tqdm import tqdm
+
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    jobs, invalid = read_jobs(Path(args.batch))
+    if rank == 0:
+        for failure in invalid:
+            _record_failure(out_root, failure)
+    counts = {"done": 0, "skipped": 0, "failed": len(invalid) if rank == 0 else 0}
+    for job in tqdm(jobs[rank::world], desc=f"rank {rank}" if world > 1 else "jobs",
+                    unit="item"):
+        final = out_root / job["id"]
+        if (final / DONE_MARKER).is_file():
+            counts["skipped"] += 1
+            continue
+        tmp = out_root / f".tmp-{job['id']}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        item_args = argparse.Namespace(**{**vars(args), "text": job.get("text"),
+                                          "gloss": job.get("gloss"), "lang": job.get("lang"),
+                                          "reference": job.get("reference"),
+                                          "signer": job.get("signer"),
+                                          "seed": job.get("seed", args.seed)})
+        try:
+            generate_one(pipe, body, cfg, item_args, tmp, model_dir)
+            (tmp / DONE_MARKER).write_text("")
+            shutil.rmtree(final, ignore_errors=True)  # an unfinished earlier attempt
+            tmp.rename(final)
+            counts["done"] += 1
+        except Exception as error:  # noqa: BLE001 - one item's failure never stops the job
+            shutil.rmtree(tmp, ignore_errors=True)
+            message = str(error) if isinstance(error, SignGenError) else \
+                f"{type(error).__name__}: {error}"
+            _record_failure(out_root, {"id": job["id"], "error": message})
+            counts["failed"] += 1
+    print(f"rank {rank}: " if world > 1 else "", end="")
+    print(f"{counts['done']} done, {counts['skipped']} already finished, "
+          f"{counts['failed']} failed" + (f" (see {out_root / FAILURES_FILE})"
+                                          if counts["failed"] else ""))
+    return counts
+
+
 def cli(argv: list[str] | None = None) -> int:
     from signgen.body.model import BodyModel
     from signgen.pipelines.sign_gen import SignGenPipeline
 
     args = build_parser().parse_args(argv)
     cfg = load_config(args.config, args.overrides)  # fail early on a bad config
-    if args.batch:
-        raise NotBuiltYetError("batch rendering (--batch, issue #8) is not built yet")
     if args.text is not None and args.gloss is not None:
         raise InvalidInputError("give --text or --gloss, not both")
     model_dir = Path(args.model) if args.model else DEFAULT_MODEL
@@ -134,8 +233,12 @@ def cli(argv: list[str] | None = None) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
     pipe = SignGenPipeline.from_pretrained(model_dir)
+    pipe.set_progress_bar_config(disable=bool(args.batch))
     body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
                      cfg.body.num_expression).eval()
+    if args.batch:
+        counts = run_batch(pipe, body, cfg, args, model_dir)
+        return 1 if counts["failed"] else 0
     for notice in generate_one(pipe, body, cfg, args, out_dir, model_dir):
         print(f"notice: {notice}", file=sys.stderr)
     print(f"wrote {out_dir}")

@@ -68,3 +68,57 @@ def test_user_errors(engine, tmp_path, extra, message):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidInputError, match="is a file, not a folder"):
         sample.cli(["--text", "hello", "--model", str(engine), "--out", str(tmp_path / "file")])
+
+
+def _jobs(path, lines):
+    path.write_text("\n".join(json.dumps(x) if not isinstance(x, str) else x for x in lines)
+                    + "\n")
+    return path
+
+
+def test_batch_records_failures_resumes_and_never_escapes_the_folder(engine, tmp_path,
+                                                                      one_thread):
+    jobs = _jobs(tmp_path / "jobs.jsonl", [
+        {"id": "a", "text": "hello", "seed": 1},
+        {"id": "../evil", "text": "hello"},
+        {"id": "a", "text": "again"},
+        {"id": "b", "text": "hello", "lang": "ssl-q"},
+        "{not json",
+        {"id": "c", "gloss": "HELLO GO"},
+    ])
+    out = tmp_path / "batch"
+    (out / "c").mkdir(parents=True)  # an unfinished earlier attempt: redone
+    args = ["--batch", str(jobs), "--model", str(engine), "--out", str(out), "--steps", "1",
+            "video.sampling.window=4", "video.sampling.overlap=1"]
+    assert sample.cli(args) == 1  # some items failed
+    assert sorted(p.name for p in out.iterdir()) == ["a", "c", "failures.jsonl"]
+    assert not (tmp_path / "evil").exists()
+    for item in ("a", "c"):
+        assert (out / item / ".complete").is_file() and (out / item / "smplx.npz").is_file()
+    failures = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f.get("id") for f in failures] == ["../evil", "a", None, "b"]
+    assert "unknown sign language" in failures[3]["error"]
+    stamp = (out / "a" / "tokens.json").stat().st_mtime_ns
+    assert sample.cli(args) == 1  # b fails again; a and c are skipped, not redone
+    assert (out / "a" / "tokens.json").stat().st_mtime_ns == stamp
+    assert len((out / "failures.jsonl").read_text().splitlines()) == 8
+
+
+def test_batch_shards_over_two_processes(engine, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    jobs = _jobs(tmp_path / "jobs.jsonl", [{"id": f"j{i}", "gloss": "HELLO"} for i in range(5)])
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29517", str(root / "sample.py"), "--batch", str(jobs),
+         "--model", str(engine), "--out", str(out), "--avatar-only"],
+        capture_output=True, text=True, cwd=root, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [f"j{i}" for i in range(5)]
+    assert "rank 0: 3 done" in result.stdout and "rank 1: 2 done" in result.stdout

@@ -24,6 +24,10 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+# diffusers' from_pretrained loads a component only from a module already imported.
+import signgen.models.fsq_autoencoder  # noqa: F401
+import signgen.models.translator  # noqa: F401
+import signgen.pipelines.sign_video  # noqa: F401
 from signgen.errors import InvalidInputError
 
 TOKENIZER_FOLDER = "text_tokenizer"

@@ -31,6 +31,9 @@ import torch
 from diffusers import DiffusionPipeline, UNetMotionModel
 from diffusers.utils import BaseOutput
 
+# diffusers' from_pretrained loads a component only from a module already imported.
+import signgen.models.condition_encoder  # noqa: F401
+import signgen.models.reference_encoder  # noqa: F401
 from signgen.errors import InvalidInputError
 from signgen.models.denoiser import add_to_conv_in
 
