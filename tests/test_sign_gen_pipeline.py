@@ -108,3 +108,38 @@ def test_bad_input_is_a_clear_error(pipe, kwargs, message):
         pipe("hello", progress=False)
     with pytest.raises(InvalidInputError, match="not a signgen pipeline folder"):
         SignGenPipeline.from_pretrained("/nonexistent/engine")
+
+
+def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
+    import json
+
+    from PIL import Image
+
+    from signgen.errors import SignGenError
+    from signgen.paths import weights_hash
+    from signgen.pipelines.assemble import assemble
+
+    pipe = build()
+    video, fsq, translator = tmp_path / "video", tmp_path / "fsq", tmp_path / "tr"
+    pipe.video_pipeline().save_pretrained(video)
+    pipe.fsq.save_pretrained(fsq)
+    (fsq / "fsq.json").write_text(json.dumps(
+        {"condition_encoder_hash": weights_hash(video / "condition_encoder")}))
+    pipe.translator.save_pretrained(translator)
+    pipe.text_tokenizer.save(translator)
+    (translator / "translator.json").write_text(json.dumps({"fsq_id": "0123456789ab"}))
+    with pytest.raises(SignGenError, match="learnt the tokens of FSQ checkpoint 0123456789ab"):
+        assemble(video, fsq, translator, tmp_path / "engine")
+    (translator / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
+    signers = tmp_path / "refs"
+    signers.mkdir()
+    for name in ("s1", "s2"):
+        Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(signers / f"{name}.png")
+    out = assemble(video, fsq, translator, tmp_path / "engine", signers, ["s2"])
+    assert [p.name for p in (out / "signers").iterdir()] == ["s2.png"]
+    loaded = SignGenPipeline.from_pretrained(out)
+    loaded.set_progress_bar_config(disable=True)
+    assert np.array_equal(run(loaded).frames, run(pipe).frames)
+    (fsq / "fsq.json").write_text(json.dumps({"condition_encoder_hash": "feedfacecafe"}))
+    with pytest.raises(SignGenError, match="trained on condition encoder feedfacecafe"):
+        assemble(video, fsq, translator, tmp_path / "engine2")

@@ -1,0 +1,107 @@
+"""Assemble one ``SignGenPipeline`` folder from the exported stages, checking that they
+belong together (each export records the hash of what it was trained on):
+
+- the FSQ autoencoder's ``fsq.json`` names the stage-I condition encoder it compresses;
+- the translator's ``translator.json`` names the FSQ checkpoint its tokens come from.
+
+    python -m signgen.pipelines.assemble --video outputs/tiny/video_temporal/model \\
+        --fsq outputs/tiny/fsq/model --translator outputs/tiny/translator/model \\
+        --signers data/synthsign/references --out assets/pipeline
+
+``--signers``: a folder of ``<id>.png`` reference images copied into ``signers/`` (the
+signers ``sample.py --signer`` offers); ``--signer-ids`` picks some of them. The folder is
+written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from signgen.errors import SignGenError
+from signgen.paths import weights_hash
+
+
+def check_stages(video: Path, fsq: Path, translator: Path) -> None:
+    """Raise SignGenError when the exports were not trained on each other."""
+    for folder, marker, stage in ((video, "model_index.json", "video"),
+                                  (fsq, "fsq.json", "fsq"),
+                                  (translator, "translator.json", "translator")):
+        if not (folder / marker).is_file():
+            raise SignGenError(f"{folder} is not an exported {stage} stage (no {marker}); "
+                               f"train it with python train.py --stage {stage}")
+    fsq_info = json.loads((fsq / "fsq.json").read_text())
+    encoder = weights_hash(video / "condition_encoder")
+    if fsq_info["condition_encoder_hash"] != encoder:
+        raise SignGenError(f"the FSQ autoencoder in {fsq} was trained on condition encoder "
+                           f"{fsq_info['condition_encoder_hash']}, the video model in {video} "
+                           f"has {encoder}")
+    translator_info = json.loads((translator / "translator.json").read_text())
+    if translator_info["fsq_id"] != weights_hash(fsq):
+        raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
+                           f"checkpoint {translator_info['fsq_id']}, not of {fsq} "
+                           f"({weights_hash(fsq)})")
+
+
+def assemble(video: Path, fsq: Path, translator: Path, out: Path,
+             signers: Path | None = None, signer_ids: list[str] | None = None) -> Path:
+    from signgen.data.text_tokenizer import TextTokenizer
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+    from signgen.models.translator import SignTranslator
+    from signgen.pipelines.sign_gen import SignGenPipeline
+    from signgen.pipelines.sign_video import SignVideoPipeline
+
+    video, fsq, translator, out = map(Path, (video, fsq, translator, out))
+    check_stages(video, fsq, translator)
+    parts = SignVideoPipeline.from_pretrained(video)
+    pipe = SignGenPipeline(translator=SignTranslator.from_pretrained(translator),
+                           fsq=FSQAutoencoder.from_pretrained(fsq), vae=parts.vae,
+                           unet=parts.unet, condition_encoder=parts.condition_encoder,
+                           reference_encoder=parts.reference_encoder,
+                           scheduler=parts.scheduler,
+                           text_tokenizer=TextTokenizer.load(translator))
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp)
+    if signers is not None:
+        images = sorted(Path(signers).glob("*.png"))
+        if signer_ids:
+            missing = set(signer_ids) - {p.stem for p in images}
+            if missing:
+                raise SignGenError(f"no reference image for signers {sorted(missing)} in "
+                                   f"{signers}")
+            images = [p for p in images if p.stem in set(signer_ids)]
+        (tmp / "signers").mkdir()
+        for image in images:
+            shutil.copy2(image, tmp / "signers" / image.name)
+    sources = {"video": str(video), "fsq": str(fsq), "translator": str(translator),
+               "video_json": json.loads((video / "video.json").read_text())
+               if (video / "video.json").is_file() else None}
+    (tmp / "stages.json").write_text(json.dumps(sources, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--video", required=True, help="exported stage-I pipeline folder")
+    parser.add_argument("--fsq", required=True, help="exported FSQ autoencoder folder")
+    parser.add_argument("--translator", required=True, help="exported translator folder")
+    parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
+    parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
+    parser.add_argument("--out", required=True, help="the pipeline folder to write")
+    args = parser.parse_args(argv)
+    out = assemble(Path(args.video), Path(args.fsq), Path(args.translator), Path(args.out),
+                   Path(args.signers) if args.signers else None, args.signer_ids)
+    print(f"pipeline -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from signgen.cli import run_cli
+
+    sys.exit(run_cli(main))
