@@ -318,3 +318,44 @@ def test_two_processes_share_one_model_and_split_the_data(tmp_path):
     assert info["processes"] == 2 and info["steps"] == 2
     from safetensors.torch import load_file
     torch.nn.Linear(4, 1).load_state_dict(load_file(tmp_path / "model" / "model.safetensors"))
+
+
+def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """SIGKILL a training (checkpointing every step) at random moments, several times,
+    then let it finish: every checkpoint it resumes from is complete, and the exported
+    model is bit-identical to a run that was never interrupted."""
+    import random
+    import time
+
+    from signgen.training.checkpoints import complete_checkpoints
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def command(run_dir):
+        return [sys.executable, "-m", "signgen.training.smoke", "--run-dir", str(run_dir),
+                "--steps", "150", "--save-every", "1", "--device", "cpu"]
+
+    subprocess.run(command(tmp_path / "reference"), env=env, check=True, timeout=300,
+                   capture_output=True)
+    killed = tmp_path / "killed"
+    rng = random.Random(0)
+    progress = [0]
+
+    def newest() -> int:
+        return max((step for step, _ in complete_checkpoints(killed)), default=0)
+
+    for _ in range(4):
+        process = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while newest() <= progress[-1] and time.monotonic() < deadline:
+            time.sleep(0.01)  # until this run trains (past imports and resume)
+        time.sleep(rng.uniform(0.0, 0.3))  # then at a random moment: a step or a save
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        progress.append(newest())
+    assert progress == sorted(progress) and 0 < progress[-1] < 150, progress  # interrupted
+    assert not (killed / "model").exists()
+    subprocess.run(command(killed), env=env, check=True, timeout=300, capture_output=True)
+    reference = (tmp_path / "reference" / "model" / "model.safetensors").read_bytes()
+    assert (killed / "model" / "model.safetensors").read_bytes() == reference

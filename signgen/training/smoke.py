@@ -59,7 +59,7 @@ class ToyRegression:
         save_file(model.state_dict(), str(folder / "model.safetensors"))
 
 
-def main(run_dir: Path, steps: int, device: str = "auto") -> Path:
+def main(run_dir: Path, steps: int, device: str = "auto", save_every: int | None = None) -> Path:
     from accelerate import PartialState
 
     from signgen.config.schema import TrainConfig
@@ -67,7 +67,8 @@ def main(run_dir: Path, steps: int, device: str = "auto") -> Path:
 
     task = ToyRegression()
     cfg = TrainConfig(max_steps=steps, batch_size=8, learning_rate=0.1, warmup_steps=0,
-                      log_every=1, eval_every=steps, save_every=steps, keep_checkpoints=2)
+                      log_every=1, eval_every=steps, save_every=save_every or steps,
+                      keep_checkpoints=2)
     folder = run_training(task, cfg, run_dir, seed=0, device=device, progress=False)
     state = PartialState()
     report = {"rank": state.process_index, "processes": state.num_processes,
@@ -82,8 +83,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--save-every", type=int, help="checkpoint interval (default: the end)")
     args = parser.parse_args(argv)
-    main(args.run_dir, args.steps, args.device)
+    main(args.run_dir, args.steps, args.device, args.save_every)
     return 0
 
 
