@@ -32,7 +32,8 @@ def _nonzero(module: torch.nn.Module) -> None:
 
 
 def make_pipeline(temporal: bool = False, scheduler: str = "ddim",
-                  size: int = SIZE, concat: bool = False) -> SignVideoPipeline:
+                  size: int = SIZE, concat: bool = False,
+                  zero_snr: bool = False) -> SignVideoPipeline:
     """Tiny random components for frames of ``size`` px (``concat``: the UNet also takes
     the reference's latent, 8 input channels)."""
     torch.manual_seed(0)
@@ -52,7 +53,8 @@ def make_pipeline(temporal: bool = False, scheduler: str = "ddim",
         unet = to_motion_unet(unet, motion_num_attention_heads=2, motion_max_seq_length=16)
         _nonzero(unet)
     train = DDPMScheduler(num_train_timesteps=100, beta_schedule="scaled_linear",
-                          beta_start=0.00085, beta_end=0.012)
+                          beta_start=0.00085, beta_end=0.012, rescale_betas_zero_snr=zero_snr,
+                          prediction_type="v_prediction" if zero_snr else "epsilon")
     pipe = SignVideoPipeline(vae=vae.eval(), unet=unet.eval(),
                              condition_encoder=conditions.eval(),
                              reference_encoder=reference.eval(),
@@ -114,6 +116,15 @@ def test_conditions_and_reference_change_the_video(pipe, one_thread):
 def test_schedulers_are_swappable(scheduler, one_thread):
     out = run(make_pipeline(scheduler=scheduler), frames=2)
     assert out.frames.shape == (2, SIZE, SIZE, 3)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmsolver++", "euler"])
+def test_zero_terminal_snr_schedules_sample_finite_frames(scheduler, one_thread):
+    pipe = make_pipeline(scheduler=scheduler, zero_snr=True)
+    assert pipe.scheduler.config.rescale_betas_zero_snr  # inherited from training's
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    out = run(pipe, frames=2, output_type="pt")
+    assert torch.isfinite(out.frames).all()
 
 
 def test_guidance_changes_the_result(pipe, one_thread):

@@ -194,6 +194,17 @@ def test_the_loss_feeds_the_reference_latent_and_drops_it(clip, one_thread):
     assert model.unet.conv_in.weight.grad[:, 4:].abs().sum() > 0
 
 
+def test_zero_terminal_snr_schedule_ends_in_pure_noise():
+    from signgen.config import load_config
+    from signgen.errors import ConfigError
+    from signgen.training.video_loss import training_scheduler
+
+    assert training_scheduler(1000, "v_prediction", True).alphas_cumprod[-1] == 0
+    assert training_scheduler(1000, "epsilon").alphas_cumprod[-1] > 0.004
+    with pytest.raises(ConfigError, match="zero_terminal_snr needs prediction_type"):
+        load_config("tiny", ["video.denoiser.zero_terminal_snr=true"])
+
+
 def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
     import train
 

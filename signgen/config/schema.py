@@ -327,6 +327,17 @@ class DenoiserModelConfig:
     motion_max_seq_length: int = positive(32)
     prediction_type: str = choice("epsilon", "epsilon", "v_prediction")
     num_train_timesteps: int = positive(1000)
+    # Rescale the betas so that the last timestep is pure noise (Lin et al. 2024, "Common
+    # Diffusion Noise Schedules and Sample Steps are Flawed"); needs v_prediction. Without
+    # it the model reads the low frequencies of the initial noise as signal: a frame's
+    # mean colour (the background) follows the noise, not the reference.
+    zero_terminal_snr: bool = False
+
+    def check(self) -> list[str]:
+        if self.zero_terminal_snr and self.prediction_type != "v_prediction":
+            return ["video.denoiser.zero_terminal_snr needs prediction_type v_prediction "
+                    "(epsilon cannot be predicted from pure noise)"]
+        return []
 
 
 @dataclass

@@ -15,13 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def training_scheduler(num_train_timesteps: int, prediction_type: str):
-    """The DDPM noise schedule of training (SD-1.5's scaled-linear betas)."""
+def training_scheduler(num_train_timesteps: int, prediction_type: str,
+                       zero_terminal_snr: bool = False):
+    """The DDPM noise schedule of training (SD-1.5's scaled-linear betas; with
+    ``zero_terminal_snr`` rescaled so that the last step is pure noise). Sampling
+    schedulers are made from its config, so they inherit both settings."""
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="scaled_linear",
                          beta_start=0.00085, beta_end=0.012, prediction_type=prediction_type,
-                         clip_sample=False)
+                         clip_sample=False, rescale_betas_zero_snr=zero_terminal_snr)
 
 
 class VideoParts(nn.Module):

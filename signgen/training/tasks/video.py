@@ -25,6 +25,7 @@ timesteps (``dev_loss``; comparable across steps and runs). Export: the whole
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -140,11 +141,16 @@ class VideoTask:
         self.train_frames = FrameCache.open(root, "train", progress=progress)
         self.dev_frames = FrameCache.open(root, "dev", progress=progress)
         self.noise_scheduler = training_scheduler(self.video.denoiser.num_train_timesteps,
-                                                  self.video.denoiser.prediction_type)
+                                                  self.video.denoiser.prediction_type,
+                                                  self.video.denoiser.zero_terminal_snr)
         self.ema_decay = self.video.ema_decay
-        # Frozen inputs: the VAE, the data, and (phase 2) phase 1's UNet.
+        # Frozen inputs (the VAE, the data, phase 1's UNet in phase 2) and the model recipe:
+        # a run folder of another recipe is never resumed.
+        recipe = json.dumps([asdict(self.video.denoiser), asdict(self.video.condition_encoder),
+                             asdict(self.video.reference_encoder)], sort_keys=True)
         self.inputs_version = (f"vae {weights_hash(self.vae_dir)} data "
-                               f"{self.train_frames.plan_hash}")
+                               f"{self.train_frames.plan_hash} recipe "
+                               f"{hashlib.sha256(recipe.encode()).hexdigest()[:12]}")
         if temporal and (frames_model_folder(cfg) / "unet").is_dir():
             self.inputs_version += (f" frames-unet "
                                     f"{weights_hash(frames_model_folder(cfg) / 'unet')}")
