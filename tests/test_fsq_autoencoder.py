@@ -214,7 +214,7 @@ def test_config_rejects_bad_fsq_settings():
     from signgen.errors import ConfigError
 
     cfg = load_config("tiny")
-    assert cfg.fsq.video_model.endswith("video_temporal/model")
+    assert cfg.fsq.video_model.endswith("video_frames/model")  # same encoder as phase 2
     with pytest.raises(ConfigError, match="levels"):
         load_config("tiny", ["fsq.model.levels=[2,5]"])
     with pytest.raises(ConfigError, match="codebook_size"):
