@@ -15,7 +15,7 @@ times, on 272x224 frames:
   frozen VAE's encoding of each batch: seconds per step and peak GPU memory.
 
     python benchmarks/gpu_full.py --out benchmarks/results          # on a GPU
-    python benchmarks/gpu_full.py --smoke --out /tmp/gpu_smoke      # tiny sizes, CPU
+    python benchmarks/gpu_full.py --smoke --out outputs/gpu_smoke   # tiny sizes, CPU
 
 Writes ``gpu_full.json`` and ``gpu_full.md`` into ``--out`` (``gpu_full_levers.*`` with
 ``--levers``: the 8-step setting against speed levers, inference only).
