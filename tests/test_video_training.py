@@ -202,7 +202,8 @@ def test_zero_terminal_snr_schedule_ends_in_pure_noise():
     assert training_scheduler(1000, "v_prediction", True).alphas_cumprod[-1] == 0
     assert training_scheduler(1000, "epsilon").alphas_cumprod[-1] > 0.004
     with pytest.raises(ConfigError, match="zero_terminal_snr needs prediction_type"):
-        load_config("tiny", ["video.denoiser.zero_terminal_snr=true"])
+        load_config("tiny", ["video.denoiser.zero_terminal_snr=true",
+                             "video.denoiser.prediction_type=epsilon"])
 
 
 def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
