@@ -48,35 +48,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_MODEL = Path("assets") / "pipeline"
-SIGNERS_FOLDER = "signers"  # reference images shipped with a pipeline: <id>.png
 
 
 def _reference(args, model_dir: Path):
     """The signer's image: --reference, --signer (a shipped one), or the first shipped."""
     from PIL import Image, UnidentifiedImageError
 
-    if args.reference:
-        try:
-            with Image.open(args.reference) as image:
-                return image.convert("RGB")
-        except (OSError, UnidentifiedImageError) as error:
-            raise InvalidInputError(f"cannot read the reference image {args.reference}: "
-                                    f"{error}") from None
+    from signgen.pipelines.sign_gen import SIGNERS_FOLDER
+
     shipped = sorted((model_dir / SIGNERS_FOLDER).glob("*.png"))
-    if args.signer:
+    if args.reference:
+        path = Path(args.reference)
+    elif args.signer:
         path = model_dir / SIGNERS_FOLDER / f"{args.signer}.png"
         if not path.is_file():
             raise InvalidInputError(f"unknown signer {args.signer!r}; this model ships "
                                     f"{', '.join(p.stem for p in shipped) or 'none'}")
-        return Image.open(path).convert("RGB")
-    if not shipped:
+    elif shipped:
+        path = shipped[0]
+    else:
         raise InvalidInputError(f"{model_dir} ships no signer images; pass --reference IMG "
                                 f"or --avatar-only")
-    return Image.open(shipped[0]).convert("RGB")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise InvalidInputError(f"cannot read the reference image {path}: {error}") from None
 
 
-def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[str]:
-    """Run the engine once and write every output into ``out_dir``; returns notices."""
+def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
+                 model_version: str) -> list[str]:
+    """Run the engine once and write every output into ``out_dir``; returns notices.
+    ``model_version``: the translator's weights hash, recorded in tokens.json."""
     from signgen.data.synthsign.signers import signing_camera
     from signgen.exports import (
         contact_sheet,
@@ -86,8 +89,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[
         write_pose,
         write_smplx_npz,
     )
-    from signgen.paths import weights_hash
-    from signgen.render.avatar import render_avatar, smplx_joints
+    from signgen.render.avatar import pose_body, render_avatar
 
     reference = None if args.avatar_only else _reference(args, model_dir)
     sampling = cfg.video.sampling
@@ -99,12 +101,12 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     height, width = pipe.frame_size
-    avatar = render_avatar(body, out.smplx_pose, height, width)
+    vertices, joints = pose_body(body, out.smplx_pose)
+    avatar = render_avatar(body, vertices, height, width)
     write_mp4(out_dir / "avatar.mp4", avatar, fps)
     write_smplx_npz(out_dir / "smplx.npz", out.smplx_pose, fps, gender=cfg.body.gender,
                     betas=np.zeros(body.num_betas, np.float32))
-    write_pose(out_dir / "pose.pose", smplx_joints(body, out.smplx_pose),
-               signing_camera(width, height), fps)
+    write_pose(out_dir / "pose.pose", joints, signing_camera(width, height), fps)
     rows = [avatar]
     if out.frames is not None:
         write_mp4(out_dir / "video.mp4", out.frames, fps)
@@ -113,7 +115,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path) -> list[
     write_json(out_dir / "tokens.json", {
         "text": args.text, "gloss": args.gloss, "language": args.lang or pipe.languages[0],
         "seed": args.seed, "fps": fps, "model": str(model_dir),
-        "model_version": weights_hash(model_dir / "translator"),
+        "model_version": model_version,
         "tokens": out.tokens.tolist(), "notices": out.notices,
         "timings": {k: round(v, 3) for k, v in out.timings.items()}})
     return out.notices
@@ -169,7 +171,7 @@ def _record_failure(out_root: Path, failure: dict) -> None:
         f.write(json.dumps(failure) + "\n")
 
 
-def run_batch(pipe, body, cfg, args, model_dir: Path) -> dict:
+def run_batch(pipe, body, cfg, args, model_dir: Path, model_version: str) -> dict:
     """Render every job of ``args.batch`` into ``args.out/<id>/``; a finished item (its
     folder holds ``.complete``) is skipped, a failing one is recorded in failures.jsonl.
     Under torchrun / accelerate launch (RANK, WORLD_SIZE) each rank takes jobs
@@ -198,7 +200,7 @@ def run_batch(pipe, body, cfg, args, model_dir: Path) -> dict:
                                           "signer": job.get("signer"),
                                           "seed": job.get("seed", args.seed)})
         try:
-            generate_one(pipe, body, cfg, item_args, tmp, model_dir)
+            generate_one(pipe, body, cfg, item_args, tmp, model_dir, model_version)
             (tmp / DONE_MARKER).write_text("")
             shutil.rmtree(final, ignore_errors=True)  # an unfinished earlier attempt
             tmp.rename(final)
@@ -218,6 +220,7 @@ def run_batch(pipe, body, cfg, args, model_dir: Path) -> dict:
 
 def cli(argv: list[str] | None = None) -> int:
     from signgen.body.model import BodyModel
+    from signgen.paths import weights_hash
     from signgen.pipelines.sign_gen import SignGenPipeline
 
     args = build_parser().parse_args(argv)
@@ -234,12 +237,13 @@ def cli(argv: list[str] | None = None) -> int:
         raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
     pipe = SignGenPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=bool(args.batch))
+    model_version = weights_hash(model_dir / "translator")  # once, not per batch item
     body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
                      cfg.body.num_expression).eval()
     if args.batch:
-        counts = run_batch(pipe, body, cfg, args, model_dir)
+        counts = run_batch(pipe, body, cfg, args, model_dir, model_version)
         return 1 if counts["failed"] else 0
-    for notice in generate_one(pipe, body, cfg, args, out_dir, model_dir):
+    for notice in generate_one(pipe, body, cfg, args, out_dir, model_dir, model_version):
         print(f"notice: {notice}", file=sys.stderr)
     print(f"wrote {out_dir}")
     return 0

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signgen.data.synthsign.lexicon import FINGERSPELL_PREFIX
 from signgen.errors import InvalidInputError, SignGenError
 
 PAD, UNK, SPELL, END_SPELL, GLOSS = "[PAD]", "[UNK]", "[SPELL]", "[/SPELL]", "[GLOSS]"
@@ -33,7 +34,6 @@ SPECIAL_TOKENS = (PAD, UNK, SPELL, END_SPELL, GLOSS)
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 LETTER_PREFIX = "##"
 GLOSS_PREFIX = "g:"
-FINGERSPELL_PREFIX = "fs-"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "text_tokenizer.json"
 MAX_INPUT_CHARS = 2000

@@ -44,6 +44,7 @@ from signgen.eval.keypoints import (
     KeypointEstimator,
     ResidualBlock,
     estimate_keypoints,
+    frames_to_signed,
     soft_argmax,
 )
 
@@ -207,13 +208,6 @@ def hand_centres(points: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
 # Inference
 
 
-def _frames_uint8(frames) -> torch.Tensor:
-    """(T,H,W,3) uint8 frames -> (T,3,H,W) float in [-1,1] (see ``frames_to_signed``)."""
-    from signgen.eval.keypoints import frames_to_signed
-
-    return frames_to_signed(frames)
-
-
 @torch.no_grad()
 def refine_hands(refiner: HandRefiner, frames, keypoints: np.ndarray, confidence: np.ndarray,
                  batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +229,7 @@ def refine_hands(refiner: HandRefiner, frames, keypoints: np.ndarray, confidence
     Returns:
         keypoints (T,133,2) float32 with refined hands; confidence (T,133) float32 (a copy).
     """
-    x = _frames_uint8(frames)
+    x = frames_to_signed(frames)
     points = np.asarray(keypoints)
     conf = np.asarray(confidence)
     t, _, height, width = x.shape
@@ -281,28 +275,25 @@ def refine_hands(refiner: HandRefiner, frames, keypoints: np.ndarray, confidence
     return out.numpy(), conf_t.numpy()
 
 
-def estimate_keypoints_refined(estimator: KeypointEstimator, refiner: HandRefiner, frames,
-                               batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~signgen.eval.keypoints.estimate_keypoints` then :func:`refine_hands`:
-    (T,H,W,3) uint8 frames -> keypoints (T,133,2) float32 px, confidence (T,133) float32."""
-    points, confidence = estimate_keypoints(estimator, frames, batch_size=batch_size)
-    return refine_hands(refiner, frames, points, confidence)
-
-
 class VideoKeypointReader:
     """How the evaluation suite reads keypoints off a video: the whole-frame estimator,
     then the hand refiner. ``reader(frames)`` takes (T,H,W,3) uint8 frames and returns
     keypoints (T,133,2) float32 px and confidence (T,133) float32 in [0, 1].
 
-    ``version`` names both weights (``<estimator hash>-<refiner hash>``, sha256 prefixes
-    of their safetensors), so caches and results record exactly what read them.
+    ``estimator_hash`` / ``refiner_hash``: sha256 prefixes of their safetensors;
+    ``version`` (``<estimator hash>-<refiner hash>``) names both, so caches and results
+    record exactly what read them.
     """
 
     def __init__(self, estimator: KeypointEstimator, refiner: HandRefiner,
-                 version: str = "") -> None:
+                 estimator_hash: str = "", refiner_hash: str = "") -> None:
         self.estimator = estimator.eval()
         self.refiner = refiner.eval()
-        self.version = version
+        self.estimator_hash, self.refiner_hash = estimator_hash, refiner_hash
+
+    @property
+    def version(self) -> str:
+        return f"{self.estimator_hash}-{self.refiner_hash}"
 
     @classmethod
     def from_weights_dir(cls, weights_dir) -> VideoKeypointReader:
@@ -319,9 +310,9 @@ class VideoKeypointReader:
             if not (folder / "config.json").is_file():
                 raise SignGenError(f"evaluator {stage!r} not found in {folder}; train it "
                                    f"with python train.py --stage {stage}")
-        version = "-".join(weights_hash(folder) for folder in folders.values())
         return cls(KeypointEstimator.from_pretrained(folders["keypoints"]),
-                   HandRefiner.from_pretrained(folders["hand_keypoints"]), version)
+                   HandRefiner.from_pretrained(folders["hand_keypoints"]),
+                   weights_hash(folders["keypoints"]), weights_hash(folders["hand_keypoints"]))
 
     def coarse(self, frames) -> tuple[np.ndarray, np.ndarray]:
         """The estimator alone (hands ~3 px off at 128 px)."""

@@ -40,10 +40,10 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
                            f"{fsq_info['condition_encoder_hash']}, the video model in {video} "
                            f"has {encoder}")
     translator_info = json.loads((translator / "translator.json").read_text())
-    if translator_info["fsq_id"] != weights_hash(fsq):
+    fsq_id = weights_hash(fsq)
+    if translator_info["fsq_id"] != fsq_id:
         raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
-                           f"checkpoint {translator_info['fsq_id']}, not of {fsq} "
-                           f"({weights_hash(fsq)})")
+                           f"checkpoint {translator_info['fsq_id']}, not of {fsq} ({fsq_id})")
 
 
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
@@ -51,7 +51,7 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
     from signgen.data.text_tokenizer import TextTokenizer
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.models.translator import SignTranslator
-    from signgen.pipelines.sign_gen import SignGenPipeline
+    from signgen.pipelines.sign_gen import SIGNERS_FOLDER, SignGenPipeline
     from signgen.pipelines.sign_video import SignVideoPipeline
 
     video, fsq, translator, out = map(Path, (video, fsq, translator, out))
@@ -74,9 +74,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                 raise SignGenError(f"no reference image for signers {sorted(missing)} in "
                                    f"{signers}")
             images = [p for p in images if p.stem in set(signer_ids)]
-        (tmp / "signers").mkdir()
+        (tmp / SIGNERS_FOLDER).mkdir()
         for image in images:
-            shutil.copy2(image, tmp / "signers" / image.name)
+            shutil.copy2(image, tmp / SIGNERS_FOLDER / image.name)
     sources = {"video": str(video), "fsq": str(fsq), "translator": str(translator),
                "video_json": json.loads((video / "video.json").read_text())
                if (video / "video.json").is_file() else None}

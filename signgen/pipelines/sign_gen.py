@@ -31,6 +31,7 @@ import signgen.pipelines.sign_video  # noqa: F401
 from signgen.errors import InvalidInputError
 
 TOKENIZER_FOLDER = "text_tokenizer"
+SIGNERS_FOLDER = "signers"  # reference images shipped with a pipeline folder: <id>.png
 
 
 @dataclass
@@ -98,9 +99,10 @@ class SignGenPipeline(DiffusionPipeline):
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        """(H, W) of the frames: the FSQ embedding size times the VAE factor."""
+        """(H, W) of the frames: the FSQ embedding size times the condition encoder's
+        downsampling (equal to the VAE's)."""
         h, w = self.fsq.config.embedding_size
-        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        factor = self.condition_encoder.downsample_factor
         return h * factor, w * factor
 
     def video_pipeline(self):

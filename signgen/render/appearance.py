@@ -33,3 +33,12 @@ def region_vertex_colors(vertex_regions: np.ndarray, region_names: Sequence[str]
     if (table < 0).any() or (table > 1).any():
         raise InvalidInputError("palette colours must be RGB values in [0, 1]")
     return table[np.asarray(vertex_regions)]
+
+
+def body_vertex_colors(body) -> np.ndarray:
+    """(V,3) float32 colours of a ``BodyModel``: its appearance regions in the default
+    palette (the stand-in carries them), else skin everywhere (official SMPL-X files
+    carry no regions)."""
+    if body.vertex_regions is not None:
+        return region_vertex_colors(body.vertex_regions.numpy(), body.region_names)
+    return np.tile(np.float32(DEFAULT_PALETTE["skin"]), (body.num_vertices, 1))

@@ -1,5 +1,6 @@
-"""The SMPL-X avatar video: a pose sequence rendered with the body model in the SynthSign
-camera's frontal upper-body framing (``signing_camera``)."""
+"""The SMPL-X avatar video: a pose sequence posed once with the body model
+(``pose_body``: vertices and joints) and rendered in the SynthSign camera's frontal
+upper-body framing (``render_avatar``, ``signing_camera``)."""
 
 from __future__ import annotations
 
@@ -9,48 +10,36 @@ import torch
 from signgen.errors import InvalidInputError
 
 
-def _params(body, poses, betas):
+def pose_body(body, poses, betas=None) -> tuple[np.ndarray, np.ndarray]:
+    """AMASS-style ``poses`` (T,165) axis-angle -> vertices (T,V,3) and SMPL-X output
+    joints (T,144,3), world metres. ``body``: a :class:`~signgen.body.model.BodyModel`
+    (the stand-in or real SMPL-X files); ``betas`` (num_betas,) (default: mean shape)."""
     from signgen.body.model import SMPLXParams
 
     poses = torch.as_tensor(np.asarray(poses), dtype=torch.float32)
     if poses.ndim != 2 or poses.shape[1] != 165 or not len(poses):
         raise InvalidInputError(f"poses must be (T,165) with T >= 1, got {tuple(poses.shape)}")
     betas = torch.zeros(body.num_betas) if betas is None else torch.as_tensor(betas).float()
-    return SMPLXParams.from_full_pose(poses, betas,
-                                      expression=torch.zeros(len(poses), body.num_expression))
-
-
-def smplx_joints(body, poses, betas=None) -> np.ndarray:
-    """AMASS-style ``poses`` (T,165) -> SMPL-X output joints (T,144,3), world metres."""
+    params = SMPLXParams.from_full_pose(poses, betas,
+                                        expression=torch.zeros(len(poses), body.num_expression))
     with torch.no_grad():
-        return body(_params(body, poses, betas)).joints.numpy()
+        out = body(params)
+    return out.vertices.numpy(), out.joints.numpy()
 
 
-def render_avatar(body, poses, height: int, width: int, betas=None,
+def render_avatar(body, vertices: np.ndarray, height: int, width: int,
                   batch_size: int = 32) -> np.ndarray:
-    """AMASS-style ``poses`` (T,165) axis-angle -> (T,H,W,3) uint8 frames.
-
-    ``body``: a :class:`~signgen.body.model.BodyModel` (the stand-in or real SMPL-X
-    files); ``betas`` (num_betas,) shape (default: the mean shape). Vertex colours come
-    from the body model's appearance regions when it has them (the stand-in), else skin.
-    """
+    """Posed ``vertices`` (T,V,3) of ``body`` -> (T,H,W,3) uint8 frames, coloured by
+    :func:`~signgen.render.appearance.body_vertex_colors`."""
     from signgen.data.synthsign.signers import signing_camera
-    from signgen.render.appearance import DEFAULT_PALETTE, region_vertex_colors
+    from signgen.render.appearance import body_vertex_colors
     from signgen.render.mesh_renderer import MeshRenderer
 
-    params = _params(body, poses, betas)
-    if body.vertex_regions is not None:
-        colours = region_vertex_colors(body.vertex_regions.numpy(), body.region_names)
-    else:  # official SMPL-X files carry no appearance regions
-        colours = np.tile(np.float32(DEFAULT_PALETTE["skin"]), (body.num_vertices, 1))
+    colours = body_vertex_colors(body)
     camera = signing_camera(width, height)
     renderer = MeshRenderer(width, height)
     faces = body.faces.numpy()
-    frames = []
-    with torch.no_grad():
-        for start in range(0, params.batch_size, batch_size):
-            chunk = type(params)(**{k: v[start:start + batch_size]
-                                    for k, v in vars(params).items()})
-            vertices = body(chunk).vertices.numpy()
-            frames.append(renderer.render(vertices, faces, camera, vertex_colors=colours).rgb)
-    return np.concatenate(frames)
+    return np.concatenate([
+        renderer.render(vertices[start:start + batch_size], faces, camera,
+                        vertex_colors=colours).rgb
+        for start in range(0, len(vertices), batch_size)])

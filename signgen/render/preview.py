@@ -17,7 +17,7 @@ from PIL import Image
 from signgen.body import BodyModel, SMPLXParams
 from signgen.body.skeleton import JOINT_INDEX
 from signgen.cli import run_cli
-from signgen.render.appearance import DEFAULT_PALETTE, region_vertex_colors
+from signgen.render.appearance import body_vertex_colors
 from signgen.render.camera import PinholeCamera
 from signgen.render.mesh_renderer import MeshRenderer
 
@@ -58,10 +58,7 @@ def render_preview(body: BodyModel, size: int = 256) -> np.ndarray:
     with torch.no_grad():
         out = body(preview_params(body))
     verts = out.vertices.numpy()
-    if body.vertex_regions is not None:
-        colours = region_vertex_colors(body.vertex_regions.numpy(), body.region_names)
-    else:  # official SMPL-X files carry no appearance regions
-        colours = np.tile(np.float32(DEFAULT_PALETTE["skin"]), (body.num_vertices, 1))
+    colours = body_vertex_colors(body)
     renderer = MeshRenderer(size, size)
     faces = body.faces.numpy()
     head = out.joints[1, JOINT_INDEX["head"]].numpy()

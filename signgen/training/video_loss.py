@@ -74,8 +74,8 @@ def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.T
     timestep_per_frame = timesteps.repeat_interleave(frames) if clip else timesteps
     noisy = noise_scheduler.add_noise(flat(latents), flat(noise), timestep_per_frame)
     if model.unet.config.in_channels != latents.shape[-3]:  # + the reference's latent
-        reference = batch["reference_latents"] * (~drop_reference).to(latents)[:, None, None,
-                                                                               None]
+        keep = (~drop_reference).to(latents).view(-1, 1, 1, 1)
+        reference = batch["reference_latents"] * keep
         noisy = torch.cat([noisy, reference.repeat_interleave(frames, dim=0)], dim=1)
     with add_to_conv_in(model.unet, residual):
         if clip:

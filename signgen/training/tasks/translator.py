@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from signgen.config.schema import SignGenConfig, TrainConfig
+from signgen.data.synthsign.lexicon import FINGERSPELL_PREFIX
 from signgen.errors import SignGenError
 from signgen.training.tasks.keypoints import dataset_root
 
 DEV_DECODED = 16
-FINGERSPELL_PREFIX = "fs-"
 
 
 def train_config(cfg: SignGenConfig) -> TrainConfig:

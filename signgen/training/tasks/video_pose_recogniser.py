@@ -56,8 +56,7 @@ class VideoPoseRecogniserTask(PoseRecogniserTask):
         super().__init__(root, model_kwargs, seed=seed, **kwargs)
         self.weights_dir = Path(weights_dir)
         self.reader = VideoKeypointReader.from_weights_dir(self.weights_dir)
-        self.estimator_hash = self.reader.version.split("-")[0]
-        self.coarse_cache = self.root / "cache" / f"keypoints-{self.estimator_hash}"
+        self.coarse_cache = self.root / "cache" / f"keypoints-{self.reader.estimator_hash}"
         self.cache = self.root / "cache" / f"keypoints-{self.reader.version}"
         self.inputs_version = f"keypoint reader {self.reader.version}"
 
@@ -130,6 +129,6 @@ class VideoPoseRecogniserTask(PoseRecogniserTask):
         super().export(model, folder)
         info_path = Path(folder) / "dataset.json"
         info = json.loads(info_path.read_text())
-        info["keypoint_estimator_hash"] = self.estimator_hash
+        info["keypoint_estimator_hash"] = self.reader.estimator_hash
         info["keypoint_reader_version"] = self.reader.version
         info_path.write_text(json.dumps(info, indent=2) + "\n")
