@@ -17,13 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from signgen.cli import run_cli
+from signgen.cli import ArgumentParser, run_cli
 from signgen.config import DEFAULT_CONFIG, load_config
 from signgen.errors import InvalidInputError, SignGenError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Text to sign language video and avatar.")
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(description="Text to sign language video and avatar.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="spoken-language text to sign")
     source.add_argument("--gloss", help="gloss sequence to sign instead of text, e.g. "
@@ -35,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--reference", help="image of the signer to render")
     who.add_argument("--signer", help="id of a built-in signer")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, help="diffusion sampling steps")
-    parser.add_argument("--fps", type=int, help="output frame rate")
+    parser.add_argument("--steps", type=_positive_int, help="diffusion sampling steps")
+    parser.add_argument("--fps", type=_positive_int, help="output frame rate")
     parser.add_argument("--avatar-only", action="store_true",
                         help="skip the video model; write the SMPL-X avatar outputs only")
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo weights)")
@@ -119,6 +129,33 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         "tokens": out.tokens.tolist(), "notices": out.notices,
         "timings": {k: round(v, 3) for k, v in out.timings.items()}})
     return out.notices
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Fails early (before any model loads) when ``out_dir`` cannot become a folder we
+    can write: it or one of its parents is a file, or the nearest existing parent is not
+    writable."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
+    parent = out_dir
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InvalidInputError(f"--out {out_dir}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"--out {out_dir}: {parent} is not writable")
+
+
+def _temporary_folder(out_dir: Path) -> Path:
+    """A fresh ``.tmp-<name>-<pid>`` folder beside ``out_dir`` (same filesystem, so the
+    finished files move by rename)."""
+    tmp = out_dir.absolute().parent / f".tmp-{out_dir.absolute().name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as error:
+        raise InvalidInputError(f"--out {out_dir}: cannot write there: {error}") from None
+    return tmp
 
 
 DONE_MARKER = ".complete"
@@ -232,9 +269,10 @@ def cli(argv: list[str] | None = None) -> int:
         raise InvalidInputError(f"no signgen pipeline in {model_dir}" + (
             "; the demo weights are not shipped yet (issue #8): pass --model DIR"
             if not args.model else ""))
+    if args.batch and not Path(args.batch).is_file():
+        raise InvalidInputError(f"no jobs file {args.batch}")
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
+    check_output_folder(out_dir)
     pipe = SignGenPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=bool(args.batch))
     model_version = weights_hash(model_dir / "translator")  # once, not per batch item
@@ -243,7 +281,17 @@ def cli(argv: list[str] | None = None) -> int:
     if args.batch:
         counts = run_batch(pipe, body, cfg, args, model_dir, model_version)
         return 1 if counts["failed"] else 0
-    for notice in generate_one(pipe, body, cfg, args, out_dir, model_dir, model_version):
+    # Rendered into a temporary sibling folder, then moved: a failure or a kill leaves no
+    # partial outputs in --out.
+    tmp = _temporary_folder(out_dir)
+    try:
+        notices = generate_one(pipe, body, cfg, args, tmp, model_dir, model_version)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in sorted(tmp.iterdir()):
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for notice in notices:
         print(f"notice: {notice}", file=sys.stderr)
     print(f"wrote {out_dir}")
     return 0

@@ -8,13 +8,12 @@ and loss. Configs are described in configs/ and signgen/config/schema.py.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import shutil
 import sys
 from pathlib import Path
 
-from signgen.cli import NotBuiltYetError, run_cli
+from signgen.cli import ArgumentParser, NotBuiltYetError, run_cli
 from signgen.config import DEFAULT_CONFIG, SignGenConfig, config_hash, config_to_yaml, load_config
 
 # stage -> module with build_task(cfg) and train_config(cfg), or the issue that builds it
@@ -41,8 +40,8 @@ NOT_BUILT: dict[str, str] = {}
 STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         description="Train a signgen component.",
         epilog="Overrides: section.key=value, e.g. experiment.seed=3 render.height=64")
     parser.add_argument("--stage", required=True, choices=STAGES,

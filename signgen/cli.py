@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -24,3 +25,16 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
 
 class NotBuiltYetError(SignGenError):
     """A command that belongs to a part of signgen that has not landed yet."""
+
+
+class UsageError(SignGenError):
+    """A command line that argparse cannot parse (unknown option, bad value)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are SignGenErrors: ``run_cli`` prints them as one line
+    ``error: ...`` and exits 2, like every other user error (plain argparse prints the
+    whole usage text first)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")

@@ -18,3 +18,11 @@ class BodyModelError(SignGenError):
 
 class InvalidInputError(SignGenError, ValueError):
     """An array or tensor passed to signgen has the wrong shape, type or values."""
+
+
+class ModelLoadError(SignGenError):
+    """A saved model folder is missing, incomplete, corrupt or of another kind."""
+
+
+class DataError(SignGenError):
+    """A dataset, video or array file is missing, truncated or corrupt."""

@@ -37,3 +37,17 @@ def weights_hash(folder: str | Path) -> str:
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def make_folder(path: str | Path, what: str = "output folder") -> Path:
+    """``mkdir -p path``; a path through a file or an unwritable place is a user error
+    naming the folder, not a traceback."""
+    from signgen.errors import InvalidInputError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInputError(f"cannot create the {what} {path}: "
+                                f"{error.strerror or error}") from None
+    return path

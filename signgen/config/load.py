@@ -42,10 +42,12 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
     """The YAML files from the most basic (first) to ``path`` (last)."""
     if path.resolve() in seen:
         raise ConfigError(f"config {path} extends itself (cycle: {[str(p) for p in seen]})")
+    import yaml
+
     try:
         node = OmegaConf.load(path)
-    except (OmegaConfBaseException, ValueError, OSError) as err:
-        raise ConfigError(f"cannot read config {path}: {err}") from err
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError, OSError) as err:
+        raise ConfigError(f"cannot read config {path}: {' '.join(str(err).split())}") from err
     if not isinstance(node, DictConfig):
         raise ConfigError(f"config {path} must be a mapping of sections, got a list or value")
     parent = node.get("extends")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signgen.data.synthsign.dataset import SynthSignDataset, read_video
+from signgen.data.synthsign.dataset import SynthSignDataset, read_npz, read_video
 from signgen.errors import SignGenError
 
 ARRAYS = ("video", "pose_map", "hand_render")
@@ -203,7 +203,7 @@ def _build(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
         sample = manifest[k]
         sample_dir = root / "samples" / sample["sample_id"]
         parts = {"video": read_video(sample_dir / "video.mp4")}
-        with np.load(sample_dir / "conditions.npz") as cond:
+        with read_npz(sample_dir / "conditions.npz") as cond:
             parts.update(pose_map=cond["pose_map"], hand_render=cond["hand_render"])
         expected = (lengths[k], height, width, 3)
         for name, array in parts.items():

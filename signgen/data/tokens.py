@@ -21,7 +21,6 @@ the exported FSQ folder and the stage-I pipeline its ``fsq.json`` names.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from signgen.errors import SignGenError
+from signgen.loading import load_pretrained
 
 FORMAT = "signgen-tokens"
 FORMAT_VERSION = 1
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.training.tasks.fsq import load_condition_encoder
 
-    parser = argparse.ArgumentParser(description="Encode a dataset split into FSQ tokens.")
+    parser = ArgumentParser(description="Encode a dataset split into FSQ tokens.")
     parser.add_argument("--fsq", required=True, help="exported FSQ folder (with fsq.json)")
     parser.add_argument("--split", required=True, help="dataset split, e.g. train")
     parser.add_argument("--out", help="output folder (default <dataset>/tokens/<fsq_id>/<split>)")
@@ -192,13 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     fsq_id = fsq_weights_id(fsq_dir)
     root = Path(cfg.data.root) / cfg.data.dataset
     out = Path(args.out) if args.out else default_tokens_dir(root, fsq_id, args.split)
-    tokenise_split(FSQAutoencoder.from_pretrained(fsq_dir), encoder, root, args.split, out,
+    tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, root, args.split, out,
                    fsq_id)
     print(f"tokens of {args.split} -> {out}")
     return 0
 
 
 if __name__ == "__main__":
-    from signgen.cli import run_cli
+    from signgen.cli import ArgumentParser, run_cli
 
     sys.exit(run_cli(main))

@@ -13,12 +13,11 @@ regenerates docs/results.md from every result file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from signgen.cli import run_cli
+from signgen.cli import ArgumentParser, run_cli
 from signgen.config import DEFAULT_CONFIG, load_config
 from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
@@ -98,8 +97,9 @@ def _side_by_side(args) -> None:
     import torch
     from PIL import Image
 
-    from signgen.data.synthsign.dataset import read_video
+    from signgen.data.synthsign.dataset import read_npz, read_video
     from signgen.eval.side_by_side import contact_sheet, save_gif, tile_streams
+    from signgen.loading import load_pretrained
     from signgen.pipelines.sign_video import SignVideoPipeline
 
     cfg = load_config(args.config, args.overrides)
@@ -109,8 +109,8 @@ def _side_by_side(args) -> None:
         raise SignGenError(f"no sample {args.sample!r} in {root}")
     sample = json.loads((folder / "sample.json").read_text())
     model = Path(args.model or Path(cfg.experiment.output_dir) / "video_temporal" / "model")
-    pipe = SignVideoPipeline.from_pretrained(model)
-    with np.load(folder / "conditions.npz") as c:
+    pipe = load_pretrained(SignVideoPipeline, model)
+    with read_npz(folder / "conditions.npz") as c:
         pose, hands = c["pose_map"][:args.frames], c["hand_render"][:args.frames]
     reference = np.asarray(Image.open(root / "references" / f"{sample['signer_id']}.png")
                            .convert("RGB"))
@@ -174,7 +174,7 @@ def _report(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m signgen.eval",
+    parser = ArgumentParser(prog="python -m signgen.eval",
                                      description="signgen's evaluation suite.")
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser("score", help="score a system on a split")

@@ -301,6 +301,7 @@ class VideoKeypointReader:
         from pathlib import Path
 
         from signgen.errors import SignGenError
+        from signgen.loading import load_pretrained
         from signgen.paths import weights_hash
 
         weights_dir = Path(weights_dir)
@@ -310,8 +311,8 @@ class VideoKeypointReader:
             if not (folder / "config.json").is_file():
                 raise SignGenError(f"evaluator {stage!r} not found in {folder}; train it "
                                    f"with python train.py --stage {stage}")
-        return cls(KeypointEstimator.from_pretrained(folders["keypoints"]),
-                   HandRefiner.from_pretrained(folders["hand_keypoints"]),
+        return cls(load_pretrained(KeypointEstimator, folders["keypoints"]),
+                   load_pretrained(HandRefiner, folders["hand_keypoints"]),
                    weights_hash(folders["keypoints"]), weights_hash(folders["hand_keypoints"]))
 
     def coarse(self, frames) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from signgen.data.synthsign.dataset import read_npz
 from signgen.errors import SignGenError
 from signgen.eval import metrics
+from signgen.loading import load_pretrained
 
 RESULT_KEYS = ("system", "split", "num_samples", "bt_wer", "bt_bleu4", "cnn_bt_wer",
                "pose_bt_wer", "pose_bt_bleu4", "dtw_mje", "pck", "identity_top1", "ssim",
@@ -79,7 +81,7 @@ def iter_ground_truth(root: Path, samples: list[dict]) -> Iterator[GroundTruth]:
     signers = {s["signer_id"]: s for s in json.loads((root / "signers.json").read_text())}
     for sample in samples:
         folder = root / "samples" / sample["sample_id"]
-        with np.load(folder / "motion.npz") as motion:
+        with read_npz(folder / "motion.npz") as motion:
             keypoints, visible = motion["keypoints"], motion["visible"]
         yield GroundTruth(sample, read_video(folder / "video.mp4"), keypoints, visible,
                           tuple(signers[sample["signer_id"]]["background"]))
@@ -121,7 +123,7 @@ class Evaluators:
             if not (folder / "config.json").is_file():
                 raise SignGenError(f"evaluator {name!r} not found in {folder}; train it with "
                                    f"python train.py --stage {name}")
-            loaded[name] = cls_.from_pretrained(folder).eval()
+            loaded[name] = load_pretrained(cls_, folder).eval()
             info = folder / "training.json"
             versions[name] = (json.loads(info.read_text()).get("config_hash")
                               if info.is_file() else None)

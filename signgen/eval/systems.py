@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from signgen.data.synthsign.dataset import read_npz
 from signgen.eval.score import GroundTruth, SystemOutput
+from signgen.loading import load_pretrained
 
 
 class GroundTruthSystem:
@@ -71,7 +73,7 @@ class VideoModelSystem:
         if not (folder / "model_index.json").is_file():
             raise SignGenError(f"no video model in {folder}; train one with "
                                f"python train.py --stage video (or pass --model)")
-        self.pipe = SignVideoPipeline.from_pretrained(folder)
+        self.pipe = load_pretrained(SignVideoPipeline, folder)
         self.pipe.set_progress_bar_config(disable=True)
         info = folder / "video.json"
         sampling = json.loads(info.read_text()).get("sampling", {}) if info.is_file() else {}
@@ -101,10 +103,9 @@ class VideoModelSystem:
                          overlap=self.overlap, generator=generator, progress=False).frames
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
-        import numpy as np
 
         folder = self.root / "samples" / gt.sample["sample_id"]
-        with np.load(folder / "conditions.npz") as c:
+        with read_npz(folder / "conditions.npz") as c:
             maps = {k: c[k] if k in self.conditions else None
                     for k in ("pose_map", "hand_render")}
         frames = self.render(gt.sample["signer_id"], maps["pose_map"], maps["hand_render"])

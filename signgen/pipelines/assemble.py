@@ -15,7 +15,6 @@ written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -49,6 +48,7 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
              signers: Path | None = None, signer_ids: list[str] | None = None) -> Path:
     from signgen.data.text_tokenizer import TextTokenizer
+    from signgen.loading import load_pretrained
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.models.translator import SignTranslator
     from signgen.pipelines.sign_gen import SIGNERS_FOLDER, SignGenPipeline
@@ -56,9 +56,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
 
     video, fsq, translator, out = map(Path, (video, fsq, translator, out))
     check_stages(video, fsq, translator)
-    parts = SignVideoPipeline.from_pretrained(video)
-    pipe = SignGenPipeline(translator=SignTranslator.from_pretrained(translator),
-                           fsq=FSQAutoencoder.from_pretrained(fsq), vae=parts.vae,
+    parts = load_pretrained(SignVideoPipeline, video)
+    pipe = SignGenPipeline(translator=load_pretrained(SignTranslator, translator),
+                           fsq=load_pretrained(FSQAutoencoder, fsq), vae=parts.vae,
                            unet=parts.unet, condition_encoder=parts.condition_encoder,
                            reference_encoder=parts.reference_encoder,
                            scheduler=parts.scheduler,
@@ -87,7 +87,7 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--video", required=True, help="exported stage-I pipeline folder")
     parser.add_argument("--fsq", required=True, help="exported FSQ autoencoder folder")
     parser.add_argument("--translator", required=True, help="exported translator folder")
@@ -102,6 +102,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from signgen.cli import run_cli
+    from signgen.cli import ArgumentParser, run_cli
 
     sys.exit(run_cli(main))

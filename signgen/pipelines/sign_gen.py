@@ -84,13 +84,16 @@ class SignGenPipeline(DiffusionPipeline):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         from signgen.data.text_tokenizer import TextTokenizer
+        from signgen.loading import model_load_errors
 
         folder = Path(pretrained_model_name_or_path)
         if not (folder / "model_index.json").is_file():
             raise InvalidInputError(f"{folder} is not a signgen pipeline folder (no "
                                     f"model_index.json)")
-        kwargs.setdefault("text_tokenizer", TextTokenizer.load(folder / TOKENIZER_FOLDER))
-        return super().from_pretrained(folder, **kwargs)
+        kwargs.setdefault("use_safetensors", True)  # never a pickled .bin fallback
+        with model_load_errors(cls.__name__, folder):
+            kwargs.setdefault("text_tokenizer", TextTokenizer.load(folder / TOKENIZER_FOLDER))
+            return super().from_pretrained(folder, **kwargs)
 
     # -- parts ---------------------------------------------------------------------------
     @property

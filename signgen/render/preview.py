@@ -7,7 +7,6 @@ Renders whatever body model ``BodyModel`` resolves (the stand-in by default).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -16,7 +15,7 @@ from PIL import Image
 
 from signgen.body import BodyModel, SMPLXParams
 from signgen.body.skeleton import JOINT_INDEX
-from signgen.cli import run_cli
+from signgen.cli import ArgumentParser, run_cli
 from signgen.render.appearance import body_vertex_colors
 from signgen.render.camera import PinholeCamera
 from signgen.render.mesh_renderer import MeshRenderer
@@ -79,7 +78,7 @@ def render_preview(body: BodyModel, size: int = 256) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="docs/standin_preview.png")
     parser.add_argument("--model-dir", help="SMPL-X folder (default: the stand-in)")
     parser.add_argument("--size", type=int, default=256)

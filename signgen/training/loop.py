@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from signgen.config.schema import TrainConfig
 from signgen.errors import ConfigError, SignGenError
+from signgen.paths import make_folder
 from signgen.training.checkpoints import (
     latest_checkpoint,
     publish_folder,
@@ -223,7 +224,7 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
-    run_dir = Path(run_dir)
+    run_dir = make_folder(run_dir, "run folder")  # every rank: fails before any work
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     # The schedule is stepped by hand once per optimiser step: accelerate would step it
     # once per process, assuming a dataloader it shortened by the number of processes.
@@ -231,7 +232,6 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
                               gradient_accumulation_steps=cfg.grad_accumulation,
                               step_scheduler_with_optimizer=False)
     if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
         remove_partial(run_dir)
     accelerator.wait_for_everyone()
     set_seed(seed)  # every process builds the same model

@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from signgen.cli import run_cli
+from signgen.cli import ArgumentParser, run_cli
 from signgen.config import DEFAULT_CONFIG, load_config
 from signgen.errors import SignGenError
 
@@ -30,9 +29,7 @@ def _generate(args) -> None:
 
 
 def _preview(args) -> None:
-    import numpy as np
-
-    from signgen.data.synthsign.dataset import read_video
+    from signgen.data.synthsign.dataset import read_npz, read_video
     from signgen.data.synthsign.preview import contact_sheet, save_gif, save_png
 
     root = Path(args.root) if args.root else _default_root(args)
@@ -41,9 +38,9 @@ def _preview(args) -> None:
         raise SignGenError(f"no finished sample {args.sample_id!r} in {root}")
     meta = json.loads((folder / "sample.json").read_text())
     frames = read_video(folder / "video.mp4")
-    with np.load(folder / "conditions.npz") as cond:
+    with read_npz(folder / "conditions.npz") as cond:
         pose_map, hands = cond["pose_map"], cond["hand_render"]
-    with np.load(folder / "motion.npz") as motion:
+    with read_npz(folder / "motion.npz") as motion:
         frame_gloss = motion["frame_gloss"]
     labels = [meta["glosses"][g] if g >= 0 else "-" for g in frame_gloss]
     out = Path(args.out or f"{args.sample_id}")
@@ -92,7 +89,7 @@ def _default_root(args) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m signgen.data.synthsign",
+    parser = ArgumentParser(prog="python -m signgen.data.synthsign",
                                      description="SynthSign: signgen's synthetic corpus.")
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate (or finish) the dataset")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +13,54 @@ import torch
 from torch.utils.data import Dataset
 
 from signgen.data.synthsign.generate import FORMAT, SPLITS
-from signgen.errors import SignGenError
+from signgen.errors import DataError, SignGenError
 
 FIELDS = ("video", "pose_map", "hand_render", "reference", "motion")
 
 
 def read_video(path: Path) -> np.ndarray:
-    """(T,H,W,3) uint8 frames of an mp4."""
+    """(T,H,W,3) uint8 frames of an mp4; DataError for a missing, truncated or corrupt
+    file or one without frames."""
     import imageio.v2 as imageio
 
-    with imageio.get_reader(path, format="FFMPEG") as reader:
-        # Not list(reader): the reader reports len() = inf for mp4 streams.
-        return np.stack([frame for frame in reader])
+    if not Path(path).is_file():
+        raise DataError(f"no video file {path}")
+    try:
+        with imageio.get_reader(path, format="FFMPEG") as reader:
+            # Not list(reader): the reader reports len() = inf for mp4 streams.
+            frames = [frame for frame in reader]
+    except (OSError, RuntimeError, ValueError, IndexError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"cannot read video {path} (truncated or corrupt?): {reason}") from None
+    if not frames:
+        raise DataError(f"video {path} has no frames")
+    return np.stack(frames)
+
+
+class _Arrays(dict):
+    """The arrays of one ``.npz``; a missing key is a DataError naming the file."""
+
+    def __init__(self, path: Path, arrays: dict) -> None:
+        super().__init__(arrays)
+        self.path = path
+
+    def __missing__(self, key):
+        raise DataError(f"{self.path} has no array {key!r} (it has {sorted(self)})")
+
+
+@contextmanager
+def read_npz(path: Path) -> Iterator[dict[str, np.ndarray]]:
+    """Every array of an ``.npz`` (no pickles), read eagerly: ``with read_npz(p) as a:``.
+    DataError for a missing, truncated or corrupt file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise DataError(f"no array file {path}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"cannot read {path} (truncated or corrupt?): {reason}") from None
+    yield _Arrays(Path(path), arrays)
 
 
 def _to_tensor(images: np.ndarray, signed: bool) -> torch.Tensor:
@@ -102,7 +140,7 @@ class SynthSignDataset(Dataset):
         if "video" in self.fields:
             item["frames"] = _to_tensor(read_video(folder / "video.mp4")[idx], signed=True)
         if {"pose_map", "hand_render"} & set(self.fields):
-            with np.load(folder / "conditions.npz") as cond:
+            with read_npz(folder / "conditions.npz") as cond:
                 for key in ("pose_map", "hand_render"):
                     if key in self.fields:
                         item[key] = _to_tensor(cond[key][idx], signed=False)
@@ -113,7 +151,7 @@ class SynthSignDataset(Dataset):
                                           f"{sample['signer_id']}.png").convert("RGB"))
             item["reference"] = _to_tensor(image, signed=True)
         if "motion" in self.fields:
-            with np.load(folder / "motion.npz") as motion:
+            with read_npz(folder / "motion.npz") as motion:
                 for key in ("poses", "expression", "keypoints", "visible", "frame_gloss"):
                     item[key] = torch.from_numpy(motion[key][idx])
                 item["betas"] = torch.from_numpy(motion["betas"])

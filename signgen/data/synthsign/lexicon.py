@@ -21,7 +21,6 @@ it is written with sorted keys and one sign per line, byte-identical across runs
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import os
@@ -34,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
-from signgen.cli import run_cli
+from signgen.cli import ArgumentParser, run_cli
 from signgen.data.synthsign.phonology import (
     DURATION_RANGE,
     HANDSHAPES,
@@ -402,7 +401,7 @@ class Lexicon:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output file (default: {_DEFAULT_OUT} in the assets folder)")

@@ -48,7 +48,9 @@ from torch.utils.data import Dataset
 
 from signgen.body.skeleton import FINGERS, JOINT_NAMES
 from signgen.config.schema import SignGenConfig, TrainConfig
+from signgen.data.synthsign.dataset import read_npz
 from signgen.errors import ConfigError, SignGenError
+from signgen.loading import load_pretrained
 from signgen.paths import weights_hash
 
 DEV_SAMPLES = 8  # evaluation: whole dev samples, evenly spread over the split
@@ -90,7 +92,7 @@ def load_condition_encoder(folder: Path):
             not (folder / "condition_encoder" / "config.json").is_file():
         raise SignGenError(f"no stage-I pipeline in {folder}; train it with python train.py "
                            f"--stage video or point fsq.video_model at one")
-    encoder = MultiConditionEncoder.from_pretrained(folder / "condition_encoder")
+    encoder = load_pretrained(MultiConditionEncoder, folder / "condition_encoder")
     return encoder.eval().requires_grad_(False)
 
 
@@ -104,7 +106,7 @@ def load_motion(dataset_root: Path, frames, num_betas: int, num_expression: int
     for sample in frames.samples:
         path = Path(dataset_root) / "samples" / sample["sample_id"] / "motion.npz"
         start, length = int(sample["offset"]), int(sample["length"])
-        with np.load(path) as motion:
+        with read_npz(path) as motion:
             arrays = {k: motion[k] for k in MOTION_KEYS}
             arrays["betas"] = np.broadcast_to(motion["betas"], (length, motion["betas"].shape[-1]))
         for key, array in arrays.items():

@@ -50,6 +50,7 @@ from signgen.eval.hand_keypoints import (
 )
 from signgen.eval.keypoints import VISIBLE_CONFIDENCE
 from signgen.eval.recogniser import SHOULDERS
+from signgen.loading import load_pretrained
 from signgen.training.tasks.keypoints import (
     EVAL_CLIPS,
     EVAL_FRAME_STRIDE,
@@ -267,7 +268,7 @@ class HandKeypointTask:
         folder = Path(self.cfg.eval.weights_dir) / "keypoints"
         estimator = None
         if (folder / "config.json").is_file():
-            estimator = KeypointEstimator.from_pretrained(folder)
+            estimator = load_pretrained(KeypointEstimator, folder)
         else:
             print(f"hand_keypoints: no keypoint estimator in {folder}; scoring the refiner "
                   f"on crops centred on the ground truth")

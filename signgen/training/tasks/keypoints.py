@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig, TrainConfig
-from signgen.data.synthsign.dataset import SynthSignDataset, read_video
+from signgen.data.synthsign.dataset import SynthSignDataset, read_npz, read_video
 from signgen.eval import metrics
 from signgen.eval.keypoints import NUM_COCO_WHOLEBODY, KeypointEstimator
 
@@ -91,7 +91,7 @@ def cache_frames(root: Path, split: str, frame_stride: int, size: int,
             frames = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
         out = [frames, torch.full((len(idx),), i, dtype=torch.long)]
         if with_motion:
-            with np.load(folder / "motion.npz") as motion:
+            with read_npz(folder / "motion.npz") as motion:
                 kp = torch.from_numpy(motion["keypoints"][idx].astype(np.float32))
                 visible = torch.from_numpy(motion["visible"][idx].astype(bool))
             scale = torch.tensor([size / width, size / height])

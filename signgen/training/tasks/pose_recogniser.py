@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from signgen.config.schema import SignGenConfig, TrainConfig
+from signgen.data.synthsign.dataset import read_npz
 from signgen.eval.recogniser import SHOULDERS, PoseGlossRecogniser, pose_input, recognise_poses
 from signgen.training.tasks.recogniser import (
     GlossClips,
@@ -87,7 +88,7 @@ class PoseRecogniserTask(GlossTaskBase):
     def _load(self, samples: list[dict]) -> list[torch.Tensor]:
         tracks = []
         for sample in samples:
-            with np.load(self._folder(sample) / "motion.npz") as motion:
+            with read_npz(self._folder(sample) / "motion.npz") as motion:
                 points = torch.from_numpy(motion["keypoints"]).float()
                 visible = torch.from_numpy(motion["visible"]).float()
             tracks.append(torch.cat([points, visible[..., None]], -1))

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig, TrainConfig
-from signgen.data.synthsign.dataset import SynthSignDataset, read_video
+from signgen.data.synthsign.dataset import SynthSignDataset, read_npz, read_video
 from signgen.data.synthsign.lexicon import Lexicon
 from signgen.errors import ConfigError, SignGenError
 from signgen.eval.metrics import wer
@@ -281,7 +281,7 @@ class GlossTaskBase:
         targets, labels, positions = [], [], []
         for sample in samples:
             targets.append(self.vocabulary.encode(sample["glosses"]))
-            with np.load(self._folder(sample) / "motion.npz") as motion:
+            with read_npz(self._folder(sample) / "motion.npz") as motion:
                 positions.append(motion["frame_gloss"].astype(np.int64))
             labels.append(frame_labels(positions[-1], targets[-1]))
         return (targets, labels, [self.languages.index(s["language"]) for s in samples],

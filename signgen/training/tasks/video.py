@@ -174,9 +174,10 @@ class VideoTask:
             if not (folder / "model_index.json").is_file():
                 raise SignGenError(f"phase 2 starts from phase 1's model, not found in "
                                    f"{folder}; run python train.py --stage video_frames")
+            from signgen.loading import load_pretrained
             from signgen.pipelines.sign_video import SignVideoPipeline
 
-            pipe = SignVideoPipeline.from_pretrained(folder)
+            pipe = load_pretrained(SignVideoPipeline, folder)
             adapter = load_motion_adapter(d.motion_adapter_path) if d.motion_adapter_path \
                 else None
             unet = to_motion_unet(pipe.unet, adapter,
