@@ -1,0 +1,373 @@
+"""Import MediaPipe Holistic ``.pose`` files (pose-format) as signgen keypoints.
+
+Real signing clips are usually shared as MediaPipe Holistic ``.pose`` files (what
+pose-format's ``video_to_pose --format mediapipe`` and the spoken-to-signed lexicons
+write): components POSE_LANDMARKS (33), FACE_LANDMARKS (468, or 478 with irises),
+LEFT_HAND_LANDMARKS and RIGHT_HAND_LANDMARKS (21 each, the signer's own left/right),
+optionally POSE_WORLD_LANDMARKS (ignored here), in image pixels, any fps.
+
+:func:`import_pose` turns one into signgen's condition keypoints:
+
+1. Holistic -> COCO-WholeBody-133 (see ``signgen.body.keypoints``): body and feet from
+   the pose landmarks by joint name (the small toes have no MediaPipe point and are
+   masked), hands from the hand components (same 21-point order), the ibug-68 face
+   from the face mesh through :data:`MEDIAPIPE_FACE_TO_IBUG68`.  Points are looked up
+   by name, so reduced files (pose-format's ``reduce_holistic``) import too, with the
+   points they dropped masked.
+2. Resampling to a target fps (:func:`resample`).
+3. One similarity transform per clip into a ``(height, width)`` pixel frame framed as
+   SynthSign frames its signer (:func:`normalise_keypoints`).
+
+:func:`pose_maps` then draws the DWPose-style condition images with SynthSign's own
+``draw_pose_map``.  Only the first person of a multi-person file is read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pose_format import Pose
+
+from signgen.body.keypoints import COCO_WHOLEBODY_NAMES, MEDIAPIPE_POSE_NAMES
+from signgen.data.synthsign.conditions import NUM_KEYPOINTS, draw_pose_map
+from signgen.data.synthsign.lexicon_export import MEDIAPIPE_HAND_POINTS, MEDIAPIPE_POSE_POINTS
+from signgen.errors import InvalidInputError
+
+POSE_COMPONENT = "POSE_LANDMARKS"
+FACE_COMPONENT = "FACE_LANDMARKS"
+LEFT_HAND_COMPONENT = "LEFT_HAND_LANDMARKS"
+RIGHT_HAND_COMPONENT = "RIGHT_HAND_LANDMARKS"
+
+# MediaPipe face-mesh indices averaged into each ibug-68 landmark (ibug order: 17 jaw
+# points from the signer's right ear to the left, right brow, left brow, nose bridge,
+# nostrils, right eye, left eye, outer lips, inner lips).  Index table from
+# github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks (mp2dlib.py, 2024), with one change:
+# it maps jaw point 13 to mesh point 361 alone although its mirror, jaw point 3, averages
+# 132 and 58; we average 361 and 288 (the mirrors of 132 and 58) so the table is
+# left-right symmetric.  Checked against pose-format's FLIPPED_FACE_POINTS (the mesh's
+# mirror permutation): every row's mirror is the mirrored landmark's row.  All indices are
+# < 468, so the 468- and 478-point meshes both work.
+MEDIAPIPE_FACE_TO_IBUG68: tuple[tuple[int, ...], ...] = (
+    (127,), (234,), (93,), (132, 58), (58, 172), (136,), (150,), (176,), (152,), (400,),
+    (379,), (365,), (397, 288), (361, 288), (323,), (454,), (356,),     # jaw
+    (70,), (63,), (105,), (66,), (107,),                                # right brow
+    (336,), (296,), (334,), (293,), (300,),                             # left brow
+    (168, 6), (197, 195), (5,), (4,), (75,), (97,), (2,), (326,), (305,),  # nose
+    (33,), (160,), (158,), (133,), (153,), (144,),                      # right eye
+    (362,), (385,), (387,), (263,), (373,), (380,),                     # left eye
+    (61,), (39,), (37,), (0,), (267,), (269,), (291,), (321,), (314,), (17,), (84,),
+    (91,),                                                              # outer lips
+    (78,), (82,), (13,), (312,), (308,), (317,), (14,), (87,),          # inner lips
+)
+assert len(MEDIAPIPE_FACE_TO_IBUG68) == 68
+
+# SynthSign's framing, measured on the 2,000 samples of data/synthsign (128x128, 12 fps):
+# the median over samples of each clip's median shoulder width is 44.57 px (5-95 %:
+# 38.8-50.5 px) = 0.348 of the width, the shoulder midpoint is at x = 63.50 px (the
+# centre: 0.5 of the width) and y = 57.92 px = 0.456 of the height (fractions with
+# pixel k spanning [k, k + 1) / 128).  SynthSign fits its camera to the tighter of width
+# and height, so for other aspect ratios these fractions are an approximation.
+DEFAULT_SHOULDER_WIDTH = 0.348
+DEFAULT_SHOULDER_CENTRE = (0.5, 0.456)
+
+_BODY_SLOTS = 23  # COCO body (17) + feet (6)
+_LEFT_HAND_START = 91  # then 21 left-hand and 21 right-hand points
+_LEFT_SHOULDER, _RIGHT_SHOULDER = 5, 6
+# What pose-format's parser raises on truncated or corrupt bytes (struct.error and
+# TypeError in fuzzing with real files; the others for headers decoding to nonsense).
+_PARSE_ERRORS = (struct.error, ValueError, TypeError, EOFError, IndexError,
+                 UnicodeDecodeError, OverflowError, MemoryError)
+
+
+@dataclass(frozen=True)
+class ImportedPose:
+    """One imported clip.
+
+    keypoints: (T,133,2) float32 pixel coordinates (column, row) in a ``size`` frame,
+        (0, 0) the centre of the top-left pixel, as ``project_keypoints`` gives them;
+        meaningless where not visible.
+    visible: (T,133) bool, False for masked, zero-confidence or missing points and for
+        points outside the frame.
+    fps: frames per second of ``keypoints``.
+    size: (height, width) of the pixel frame.
+    hands_3d: (T,2,21,3) float32 (left, right hand), x and y as in ``keypoints``, z the
+        file's depth (MediaPipe: relative, in image-width units) times the same scale;
+        visibility is ``visible[:, 91:133]``; None when the file has no z.
+    """
+
+    keypoints: np.ndarray
+    visible: np.ndarray
+    fps: float
+    size: tuple[int, int]
+    hands_3d: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.keypoints)
+
+
+def _slot_sources() -> list[tuple[str, tuple[str, ...]]]:
+    """For each of the 133 COCO slots: (component, point names averaged); () = none."""
+    mediapipe_point = dict(zip(MEDIAPIPE_POSE_NAMES, MEDIAPIPE_POSE_POINTS, strict=True))
+    slots = []
+    for name in COCO_WHOLEBODY_NAMES[:_BODY_SLOTS]:
+        point = mediapipe_point.get(name)
+        slots.append((POSE_COMPONENT, (point,) if point else ()))
+    slots += [(FACE_COMPONENT, tuple(str(i) for i in row)) for row in MEDIAPIPE_FACE_TO_IBUG68]
+    slots += [(LEFT_HAND_COMPONENT, (p,)) for p in MEDIAPIPE_HAND_POINTS]
+    slots += [(RIGHT_HAND_COMPONENT, (p,)) for p in MEDIAPIPE_HAND_POINTS]
+    assert len(slots) == NUM_KEYPOINTS
+    return slots
+
+
+_SLOTS = _slot_sources()
+
+
+def read_pose_file(path: str | os.PathLike) -> Pose:
+    """Read a ``.pose`` file; InvalidInputError (naming the file) if it is missing,
+    empty or not readable by pose-format."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such .pose file")
+    data = path.read_bytes()
+    if not data:
+        raise InvalidInputError(f"{path}: empty file, not a .pose file")
+    try:
+        return Pose.read(data)
+    except _PARSE_ERRORS as err:  # pose-format's parser reports truncation this way
+        raise InvalidInputError(f"{path}: not a readable .pose file (truncated or corrupt: "
+                                f"{type(err).__name__}: {str(err)[:120]})") from err
+
+
+def holistic_to_coco(pose: Pose, name: str = "pose",
+                     min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray,
+                                                           np.ndarray | None]:
+    """A Holistic-layout Pose -> COCO-WholeBody keypoints in the file's pixels.
+
+    A point is visible where it is unmasked, finite and its confidence exceeds
+    ``min_confidence``; a slot averaging two mesh points needs both.
+    Returns:
+        keypoints: (T,133,2) float64 file pixels; visible: (T,133) bool;
+        hands_3d: (T,2,21,3) float64 (x, y, z) or None when the points have no z.
+    Raises InvalidInputError (naming ``name``) for another layout, no hand components,
+    no frames or no person.
+    """
+    components = [c.name for c in pose.header.components]
+    if POSE_COMPONENT not in components:
+        raise InvalidInputError(f"{name}: not a MediaPipe Holistic pose (components "
+                                f"{components}; expected {POSE_COMPONENT}, "
+                                f"{LEFT_HAND_COMPONENT}, {RIGHT_HAND_COMPONENT})")
+    missing = [c for c in (LEFT_HAND_COMPONENT, RIGHT_HAND_COMPONENT) if c not in components]
+    if missing:
+        raise InvalidInputError(f"{name}: no hand component {missing} (components "
+                                f"{components}); signing needs both hands' landmarks")
+    data = np.ma.getdata(pose.body.data)
+    if data.ndim != 4 or data.shape[-1] < 2:
+        raise InvalidInputError(f"{name}: body data of shape {data.shape}, expected "
+                                f"(frames, people, points, >=2)")
+    if data.shape[0] == 0:
+        raise InvalidInputError(f"{name}: the file has zero frames")
+    if data.shape[1] == 0:
+        raise InvalidInputError(f"{name}: the file has no person")
+    offsets, start = {}, 0
+    for component in pose.header.components:
+        offsets.setdefault(component.name, {p: start + i for i, p in enumerate(component.points)})
+        start += len(component.points)
+    if start != data.shape[2]:
+        raise InvalidInputError(f"{name}: header lists {start} points but the body has "
+                                f"{data.shape[2]}")
+    points = data[:, 0].astype(np.float64)
+    confidence = np.asarray(pose.body.confidence)[:, 0]
+    ok = ((confidence > min_confidence) & ~np.ma.getmaskarray(pose.body.data)[:, 0].any(-1)
+          & np.isfinite(points).all(-1))
+
+    # Every slot averages two source points (a single source is used twice); the
+    # dummy index points at a never-visible extra column.
+    dummy = points.shape[1]
+    points = np.concatenate([points, np.zeros_like(points[:, :1])], axis=1)
+    ok = np.concatenate([ok, np.zeros_like(ok[:, :1])], axis=1)
+    sources = np.full((NUM_KEYPOINTS, 2), dummy)
+    for slot, (component, names) in enumerate(_SLOTS):
+        lookup = offsets.get(component, {})
+        if names and all(n in lookup for n in names):
+            sources[slot] = [lookup[names[0]], lookup[names[-1]]]
+    gathered = points[:, sources]  # (T,133,2,D)
+    coords = gathered.mean(axis=2)
+    visible = ok[:, sources].all(axis=2)
+    coords = np.where(visible[..., None], coords, 0.0)
+    hands = coords[:, _LEFT_HAND_START:].reshape(len(coords), 2, 21, -1)
+    hands_3d = hands[..., :3] if coords.shape[-1] >= 3 else None
+    return coords[..., :2], visible, hands_3d
+
+
+def resample(points: np.ndarray, visible: np.ndarray, src_fps: float,
+              dst_fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a clip in time.
+
+    Output frame k is at time k / dst_fps, for every such time within the input's
+    span [0, (T-1) / src_fps]: T' = floor((T-1) * dst_fps / src_fps) + 1 frames (one
+    frame stays one frame).  Points are interpolated linearly between the two
+    neighbouring input frames where both are visible, else copied from the nearest one;
+    visibility is the nearest frame's.
+    Args:
+        points: (T,...,D) float; visible: (T,...) bool.
+    Returns:
+        (T',...,D) float64 and (T',...) bool.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    visible = np.asarray(visible, dtype=bool)
+    if points.shape[:-1] != visible.shape or len(points) == 0:
+        raise InvalidInputError(f"points {points.shape} and visible {visible.shape} must "
+                                f"be (T,...,D) and (T,...) with T >= 1")
+    for label, fps in (("src_fps", src_fps), ("dst_fps", dst_fps)):
+        if not (math.isfinite(fps) and fps > 0):
+            raise InvalidInputError(f"{label} must be a positive number, got {fps!r}")
+    frames = len(points)
+    count = math.floor((frames - 1) * dst_fps / src_fps + 1e-9) + 1
+    t = np.arange(count) * (src_fps / dst_fps)  # in input frames
+    lo = np.minimum(np.floor(t + 1e-9).astype(np.int64), frames - 1)
+    hi = np.minimum(lo + 1, frames - 1)
+    w = np.clip(t - lo, 0.0, 1.0)
+    nearest = np.where(w >= 0.5, hi, lo)
+    shape = (count,) + (1,) * (points.ndim - 1)
+    blend = (1 - w.reshape(shape)) * points[lo] + w.reshape(shape) * points[hi]
+    both = (visible[lo] & visible[hi])[..., None]
+    return np.where(both, blend, points[nearest]), visible[nearest]
+
+
+def _frame_transform(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int],
+                     shoulder_width: float, shoulder_centre: tuple[float, float],
+                     name: str) -> tuple[float, np.ndarray, np.ndarray]:
+    """(scale, source centre (2,), target centre (2,)) of the clip's similarity transform."""
+    both = visible[:, _LEFT_SHOULDER] & visible[:, _RIGHT_SHOULDER]
+    if not both.any():
+        raise InvalidInputError(f"{name}: no frame shows both shoulders, cannot frame "
+                                f"the signer")
+    left, right = keypoints[both, _LEFT_SHOULDER], keypoints[both, _RIGHT_SHOULDER]
+    width = float(np.median(np.linalg.norm(left - right, axis=-1)))
+    if not width > 0:
+        raise InvalidInputError(f"{name}: the shoulders coincide, cannot frame the signer")
+    height_px, width_px = size
+    source = np.median(0.5 * (left + right), axis=0)
+    target = np.array([shoulder_centre[0] * width_px - 0.5,
+                       shoulder_centre[1] * height_px - 0.5])
+    return shoulder_width * width_px / width, source, target
+
+
+def _check_frame(size, shoulder_width: float, shoulder_centre) -> tuple[int, int]:
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0
+                   for v in size)):
+        raise InvalidInputError(f"size must be (height, width) positive integers, got {size!r}")
+    if not (math.isfinite(shoulder_width) and shoulder_width > 0):
+        raise InvalidInputError(f"shoulder_width must be a positive fraction, got "
+                                f"{shoulder_width!r}")
+    if len(shoulder_centre) != 2 or not np.isfinite(shoulder_centre).all():
+        raise InvalidInputError(f"shoulder_centre must be (x, y) fractions, got "
+                                f"{shoulder_centre!r}")
+    return int(size[0]), int(size[1])
+
+
+def normalise_keypoints(keypoints, visible, size: tuple[int, int] = (128, 128),
+                        shoulder_width: float = DEFAULT_SHOULDER_WIDTH,
+                        shoulder_centre: tuple[float, float] = DEFAULT_SHOULDER_CENTRE,
+                        name: str = "keypoints") -> tuple[np.ndarray, np.ndarray]:
+    """Move a clip into a ``size`` pixel frame framed like SynthSign.
+
+    One similarity transform (no rotation) for the whole clip, so the signer's own
+    motion is kept: the median over frames of the shoulder midpoint goes to
+    ``shoulder_centre`` (fractions of width, height) and the median shoulder width
+    becomes ``shoulder_width`` times the width.
+    Args:
+        keypoints: (T,133,2) pixels in any frame; visible: (T,133) bool.
+    Returns:
+        keypoints (T,133,2) float32 in ``size`` pixels (pixel centres at integers) and
+        visible (T,133) bool, now also False outside the frame.
+    Raises InvalidInputError if no frame shows both shoulders.
+    """
+    height, width = _check_frame(size, shoulder_width, shoulder_centre)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    visible = np.asarray(visible, dtype=bool)
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_KEYPOINTS, 2):
+        raise InvalidInputError(f"keypoints must have shape (T, {NUM_KEYPOINTS}, 2), got "
+                                f"{keypoints.shape}")
+    if visible.shape != keypoints.shape[:2]:
+        raise InvalidInputError(f"visible must have shape {keypoints.shape[:2]}, got "
+                                f"{visible.shape}")
+    keypoints, visible, _ = _normalise(keypoints, visible, (height, width), shoulder_width,
+                                       shoulder_centre, name)
+    return keypoints, visible
+
+
+def _normalise(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int],
+               shoulder_width: float, shoulder_centre: tuple[float, float],
+               name: str) -> tuple[np.ndarray, np.ndarray, tuple[float, np.ndarray, np.ndarray]]:
+    """:func:`normalise_keypoints` on checked arrays, also returning its transform."""
+    height, width = size
+    transform = _frame_transform(keypoints, visible, size, shoulder_width, shoulder_centre,
+                                 name)
+    scale, source, target = transform
+    out = (keypoints - source) * scale + target
+    inside = ((out[..., 0] >= -0.5) & (out[..., 0] < width - 0.5)
+              & (out[..., 1] >= -0.5) & (out[..., 1] < height - 0.5))
+    visible = visible & inside
+    return np.where(visible[..., None], out, 0.0).astype(np.float32), visible, transform
+
+
+def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
+                fps: float | None = None, shoulder_width: float = DEFAULT_SHOULDER_WIDTH,
+                shoulder_centre: tuple[float, float] = DEFAULT_SHOULDER_CENTRE,
+                min_confidence: float = 0.0) -> ImportedPose:
+    """Read a MediaPipe Holistic ``.pose`` file as COCO-WholeBody keypoints.
+
+    Args:
+        path: the ``.pose`` file.
+        size: (height, width) of the output pixel frame.
+        fps: output frame rate (None keeps the file's).
+        shoulder_width, shoulder_centre: framing, see :func:`normalise_keypoints`.
+        min_confidence: points at or below this confidence are masked.
+    Raises InvalidInputError, naming the file, for an unreadable, empty or truncated
+    file, zero frames, another layout (e.g. OpenPose), no hand components, nothing
+    visible, or no frame with both shoulders.  Hands missing in some or all frames
+    are only masked.
+    """
+    size = _check_frame(size, shoulder_width, shoulder_centre)
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
+                            or not math.isfinite(fps) or fps <= 0):
+        raise InvalidInputError(f"fps must be a positive number or None, got {fps!r}")
+    name = str(path)
+    pose = read_pose_file(path)
+    src_fps = float(pose.body.fps)
+    if not (math.isfinite(src_fps) and src_fps > 0):
+        raise InvalidInputError(f"{name}: invalid fps {pose.body.fps!r} in the file")
+    keypoints, visible, hands_3d = holistic_to_coco(pose, name, min_confidence)
+    if not visible.any():
+        raise InvalidInputError(f"{name}: no visible landmark in any frame (all confidences "
+                                f"are zero or masked)")
+    out_fps = src_fps if fps is None else float(fps)
+    if out_fps != src_fps:
+        if hands_3d is not None:
+            hands_vis = visible[:, _LEFT_HAND_START:].reshape(-1, 2, 21)
+            hands_3d, _ = resample(hands_3d, hands_vis, src_fps, out_fps)
+        keypoints, visible = resample(keypoints, visible, src_fps, out_fps)
+    keypoints, visible, (scale, source, target) = _normalise(
+        keypoints, visible, size, shoulder_width, shoulder_centre, name)
+    if hands_3d is not None:
+        hands_3d = hands_3d.copy()
+        hands_3d[..., :2] = (hands_3d[..., :2] - source) * scale + target
+        hands_3d[..., 2] *= scale
+        hands_vis = visible[:, _LEFT_HAND_START:].reshape(-1, 2, 21, 1)
+        hands_3d = np.where(hands_vis, hands_3d, 0.0).astype(np.float32)
+    return ImportedPose(keypoints=keypoints, visible=visible, fps=out_fps, size=size,
+                        hands_3d=hands_3d)
+
+
+def pose_maps(pose: ImportedPose) -> np.ndarray:
+    """(T,H,W,3) uint8 DWPose-style pose maps of an imported clip (SynthSign's
+    ``draw_pose_map``: the same condition stream the video model trains on)."""
+    return draw_pose_map(pose.keypoints, pose.visible, *pose.size)
