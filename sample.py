@@ -226,11 +226,13 @@ def run_batch(pipe, body, cfg, args, model_dir: Path, model_version: str) -> dic
     for job in tqdm(jobs[rank::world], desc=f"rank {rank}" if world > 1 else "jobs",
                     unit="item"):
         final = out_root / job["id"]
+        # Temporary folders of this job left by a killed run (only this rank owns the job).
+        for stale in out_root.glob(f".tmp-{job['id']}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if (final / DONE_MARKER).is_file():
             counts["skipped"] += 1
             continue
         tmp = out_root / f".tmp-{job['id']}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
         item_args = argparse.Namespace(**{**vars(args), "text": job.get("text"),
                                           "gloss": job.get("gloss"), "lang": job.get("lang"),
                                           "reference": job.get("reference"),
