@@ -23,7 +23,7 @@ from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
-           "stage1_no_temporal")
+           "stage1_no_temporal", "signgen")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -38,6 +38,14 @@ def _build_system(name: str, cfg, args):
 
     if name == "ground_truth":
         return GroundTruthSystem()
+    if name == "signgen":  # the whole engine from the sample's text
+        from signgen.eval.systems import TextToSignSystem
+
+        return TextToSignSystem(args.model or Path("assets") / "pipeline",
+                                Path(cfg.data.root) / cfg.data.dataset,
+                                num_inference_steps=args.steps, guidance_scale=args.guidance,
+                                window=args.window, overlap=args.overlap,
+                                seed=cfg.experiment.seed)
     if name in VIDEO_SYSTEMS:
         from signgen.eval.systems import VideoModelSystem
 
@@ -183,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--num", type=int, help="only the first N samples")
     score.add_argument("--lexicon-dir", help="isolated-sign export for lookup_concat")
     score.add_argument("--model", help="SignVideoPipeline folder for the stage1_* systems "
-                                       "(default: the run's trained model)")
+                                       "(default: the run's trained model), or the "
+                                       "SignGenPipeline folder for signgen (default: "
+                                       "assets/pipeline)")
     score.add_argument("--render-video", action="store_true",
                        help="lookup_concat: render its poses to video with the stage I model")
     score.add_argument("--steps", type=int, help="denoising steps (stage1_*)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from signgen.data.synthsign.dataset import read_npz
 from signgen.eval.score import GroundTruth, SystemOutput
 from signgen.loading import load_pretrained
@@ -64,8 +66,6 @@ class VideoModelSystem:
                  conditions: tuple[str, ...] = ("pose_map", "hand_render"),
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  seed: int = 0, window: int | None = None, overlap: int | None = None) -> None:
-        import json
-
         from signgen.errors import SignGenError
         from signgen.pipelines.sign_video import SignVideoPipeline
 
@@ -75,8 +75,7 @@ class VideoModelSystem:
                                f"python train.py --stage video (or pass --model)")
         self.pipe = load_pretrained(SignVideoPipeline, folder)
         self.pipe.set_progress_bar_config(disable=True)
-        info = folder / "video.json"
-        sampling = json.loads(info.read_text()).get("sampling", {}) if info.is_file() else {}
+        sampling = sampling_defaults(folder)
         self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
         self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
             "guidance_scale", 1.0)
@@ -110,3 +109,81 @@ class VideoModelSystem:
                     for k in ("pose_map", "hand_render")}
         frames = self.render(gt.sample["signer_id"], maps["pose_map"], maps["hand_render"])
         return SystemOutput(video=frames, frame_aligned=True)
+
+
+class TextToSignSystem:
+    """The whole engine: the sample's text (and language) -> tokens -> SMPL-X pose and
+    keypoints -> video of the sample's signer (its reference image), by
+    ``SignGenPipeline``. Not frame-aligned (the translator chooses the length).
+
+    ``timings`` sums the pipeline's seconds per stage over every call, plus the avatar
+    rendering when ``render_avatar``; ``frames`` counts the frames produced."""
+
+    def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str = "signgen",
+                 num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 window: int | None = None, overlap: int | None = None, seed: int = 0,
+                 render_avatar: bool = False) -> None:
+        from signgen.pipelines.sign_gen import SignGenPipeline
+
+        folder = Path(pipeline_dir)
+        self.pipe = SignGenPipeline.from_pretrained(folder)
+        self.pipe.set_progress_bar_config(disable=True)
+        sampling = sampling_defaults(folder)
+        self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
+        self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
+            "guidance_scale", 1.0)
+        self.window = window or sampling.get("window", 8)
+        self.overlap = overlap if overlap is not None else sampling.get("overlap", 2)
+        self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
+        self.body = None
+        if render_avatar:
+            from signgen.body.model import BodyModel
+
+            self.body = BodyModel().eval()
+        self.timings: dict[str, float] = {}
+        self.frames = 0
+        self.info = {"model": str(folder), "num_inference_steps": self.steps,
+                     "guidance_scale": self.guidance, "window": self.window,
+                     "overlap": self.overlap, "scheduler": type(self.pipe.scheduler).__name__,
+                     "seed": seed}
+
+    def generate(self, gt: GroundTruth) -> SystemOutput:
+        import time
+
+        from PIL import Image
+
+        sample = gt.sample
+        reference = Image.open(self.root / "references" / f"{sample['signer_id']}.png")
+        out = self.pipe(sample["text"], sample["language"],
+                        reference_image=reference.convert("RGB"),
+                        seed=self.seed + self.calls, num_inference_steps=self.steps,
+                        guidance_scale=self.guidance, window=self.window,
+                        overlap=self.overlap, progress=False)
+        self.calls += 1
+        timings = dict(out.timings)
+        if self.body is not None:
+            from signgen.render.avatar import pose_body, render_avatar
+
+            start = time.perf_counter()
+            vertices, _ = pose_body(self.body, out.smplx_pose)
+            render_avatar(self.body, vertices, *self.pipe.frame_size)
+            timings["render_avatar"] = time.perf_counter() - start
+        for stage, seconds in timings.items():
+            self.timings[stage] = self.timings.get(stage, 0.0) + seconds
+        self.frames += len(out.smplx_pose)
+        visible = np.ones(out.keypoints.shape[:2], dtype=bool)
+        return SystemOutput(video=out.frames, keypoints=out.keypoints, visible=visible)
+
+
+def sampling_defaults(folder: Path) -> dict:
+    """The ``sampling`` block a video model was exported with: ``video.json`` of a stage-I
+    folder, or its copy in an assembled pipeline's ``stages.json``; {} if neither."""
+    import json
+
+    folder = Path(folder)
+    if (folder / "video.json").is_file():
+        return json.loads((folder / "video.json").read_text()).get("sampling", {})
+    if (folder / "stages.json").is_file():
+        video = json.loads((folder / "stages.json").read_text()).get("video_json") or {}
+        return video.get("sampling", {})
+    return {}

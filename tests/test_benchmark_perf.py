@@ -1,0 +1,41 @@
+"""The whole-engine CPU benchmark runs end to end on a tiny random pipeline (no
+evaluators); its timings are not checked here."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from test_sign_gen_pipeline import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_perf_benchmark_writes_json_and_table(tiny_overrides, tmp_path, one_thread):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import perf_tiny
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    engine = tmp_path / "engine"
+    build().save_pretrained(engine)
+    (engine / "signers").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(engine / "signers" / "s7.png")
+    (engine / "stages.json").write_text(json.dumps(
+        {"video_json": {"sampling": {"num_inference_steps": 2, "window": 4, "overlap": 1}}}))
+    perf_tiny.main(["--model", str(engine), "--num", "2", "--split", "test_unseen_signers",
+                    "--no-score", "--plain-steps", "3",
+                    "--threads", "1", "--out", str(tmp_path), *tiny_overrides])
+    result = json.loads((tmp_path / "perf__tiny.json").read_text())
+    assert result["num_samples"] == 2
+    assert result["fast"]["settings"]["num_inference_steps"] == 2
+    assert result["plain"]["settings"] == {**result["fast"]["settings"],
+                                           "num_inference_steps": 3, "guidance_scale": 2.0}
+    for run in ("fast", "plain"):
+        row = result[run]
+        assert row["frames"] > 0 and row["rtf"] > 0 and row["peak_rss_mb"] > 0
+        assert set(row["seconds_per_video_second"]) == {
+            "translate", "decode_tokens", "render_video", "render_avatar"}
+    assert "speedup_vs_plain" in result
+    assert "| fast | 2 |" in (tmp_path / "perf__tiny.md").read_text()
