@@ -39,3 +39,20 @@ def test_perf_benchmark_writes_json_and_table(tiny_overrides, tmp_path, one_thre
             "translate", "decode_tokens", "render_video", "render_avatar"}
     assert "speedup_vs_plain" in result
     assert "| fast | 2 |" in (tmp_path / "perf__tiny.md").read_text()
+
+
+def test_batch_memory_benchmark_records_each_mark(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import batch_memory
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    engine = tmp_path / "engine"
+    build().save_pretrained(engine)
+    result = batch_memory.main(["--model", str(engine), "--items", "4", "--marks", "1", "4",
+                                "--out", str(tmp_path)])
+    assert result["finished"] == 4
+    assert set(result["rss_mb_after_items"]) == {"1", "4"}
+    assert all(v > 0 for v in result["rss_mb_after_items"].values())
+    assert result["peak_rss_mb"] >= max(result["rss_mb_after_items"].values())
+    assert (tmp_path / "batch_memory.md").is_file()
