@@ -32,6 +32,10 @@ from signgen.errors import InvalidInputError
 
 TOKENIZER_FOLDER = "text_tokenizer"
 SIGNERS_FOLDER = "signers"  # reference images shipped with a pipeline folder: <id>.png
+# A pipeline folder's layout version, in ``signgen_pipeline.json``; raised when a change
+# makes older folders unreadable (they are then refused with a clear message).
+FORMAT_FILE = "signgen_pipeline.json"
+FORMAT_VERSION = 1
 
 
 @dataclass
@@ -49,6 +53,23 @@ class SignGenOutput(BaseOutput):
     embeddings: torch.Tensor
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def _check_format(folder: Path) -> None:
+    """Refuses a pipeline folder written in another layout version."""
+    import json
+
+    from signgen.errors import ModelLoadError
+
+    try:
+        found = json.loads((folder / FORMAT_FILE).read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{folder} was written by an incompatible signgen version (pipeline format "
+            f"{found if found is not None else 'unknown'}, this version reads "
+            f"{FORMAT_VERSION}); re-assemble it with python -m signgen.pipelines.assemble")
 
 
 class SignGenPipeline(DiffusionPipeline):
@@ -78,8 +99,14 @@ class SignGenPipeline(DiffusionPipeline):
 
     # -- save / load: the tokenizer beside the diffusers components ----------------------
     def save_pretrained(self, save_directory, **kwargs) -> None:
+        import json
+
+        from signgen import __version__
+
         super().save_pretrained(save_directory, **kwargs)
         self.text_tokenizer.save(Path(save_directory) / TOKENIZER_FOLDER)
+        (Path(save_directory) / FORMAT_FILE).write_text(json.dumps(
+            {"format": FORMAT_VERSION, "signgen_version": __version__}, indent=1) + "\n")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -90,6 +117,7 @@ class SignGenPipeline(DiffusionPipeline):
         if not (folder / "model_index.json").is_file():
             raise InvalidInputError(f"{folder} is not a signgen pipeline folder (no "
                                     f"model_index.json)")
+        _check_format(folder)
         kwargs.setdefault("use_safetensors", True)  # never a pickled .bin fallback
         with model_load_errors(cls.__name__, folder):
             kwargs.setdefault("text_tokenizer", TextTokenizer.load(folder / TOKENIZER_FOLDER))
