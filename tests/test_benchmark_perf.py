@@ -30,7 +30,7 @@ def test_perf_benchmark_writes_json_and_table(tiny_overrides, tmp_path, one_thre
     result = json.loads((tmp_path / "perf__tiny.json").read_text())
     assert result["num_samples"] == 2
     assert result["fast"]["settings"]["num_inference_steps"] == 2
-    assert result["plain"]["settings"] == {**result["fast"]["settings"],
+    assert result["plain"]["settings"] == {**result["fast"]["settings"], "window_batch": 1,
                                            "num_inference_steps": 3, "guidance_scale": 2.0}
     for run in ("fast", "plain"):
         row = result[run]

@@ -155,6 +155,18 @@ def test_temporal_windows_cover_long_videos(tmp_path, one_thread):
                           run(temporal, frames=5, window=4, overlap=2).frames)
 
 
+@pytest.mark.parametrize("temporal, concat, guidance", [(True, True, 1.0), (True, False, 2.0),
+                                                        (False, True, 2.0)])
+def test_windows_batched_into_one_unet_call_give_the_same_video(temporal, concat, guidance,
+                                                                 one_thread):
+    pipe = make_pipeline(temporal=temporal, concat=concat)
+    outs = [run(pipe, frames=11, window=4, overlap=1, guidance_scale=guidance,
+                output_type="pt", window_batch=batch).frames for batch in (None, 1, 2)]
+    assert outs[0].shape == (11, 3, SIZE, SIZE)
+    torch.testing.assert_close(outs[0], outs[1], atol=2e-5, rtol=0)
+    torch.testing.assert_close(outs[0], outs[2], atol=2e-5, rtol=0)
+
+
 @pytest.mark.parametrize("temporal", [False, True])
 def test_reference_latent_is_concatenated_when_the_unet_takes_it(temporal, one_thread):
     concat = make_pipeline(temporal=temporal, concat=True)

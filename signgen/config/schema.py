@@ -349,6 +349,9 @@ class VideoSamplingConfig:
     guidance_scale: float = field(default=1.0, metadata={"min": 0.0})
     window: int = positive(8)  # frames denoised together (<= the training clip_length)
     overlap: int = non_negative(2)  # frames shared by consecutive windows
+    # Windows per UNet call (0: all of a video's windows at once: faster on a CPU, more
+    # memory; 1: one at a time). The video does not depend on it beyond float rounding.
+    window_batch: int = non_negative(1)
 
 
 @dataclass

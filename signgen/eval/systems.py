@@ -122,7 +122,7 @@ class TextToSignSystem:
     def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str = "signgen",
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  window: int | None = None, overlap: int | None = None, seed: int = 0,
-                 render_avatar: bool = False) -> None:
+                 render_avatar: bool = False, window_batch: int | None = None) -> None:
         from signgen.pipelines.sign_gen import SignGenPipeline
 
         folder = Path(pipeline_dir)
@@ -134,6 +134,9 @@ class TextToSignSystem:
             "guidance_scale", 1.0)
         self.window = window or sampling.get("window", 8)
         self.overlap = overlap if overlap is not None else sampling.get("overlap", 2)
+        # 0 = every window in one UNet call (as in the config)
+        self.window_batch = (window_batch if window_batch is not None
+                             else sampling.get("window_batch", 1)) or None
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
         self.body = None
         if render_avatar:
@@ -144,8 +147,8 @@ class TextToSignSystem:
         self.frames = 0
         self.info = {"model": str(folder), "num_inference_steps": self.steps,
                      "guidance_scale": self.guidance, "window": self.window,
-                     "overlap": self.overlap, "scheduler": type(self.pipe.scheduler).__name__,
-                     "seed": seed}
+                     "overlap": self.overlap, "window_batch": self.window_batch or 0,
+                     "scheduler": type(self.pipe.scheduler).__name__, "seed": seed}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         import time
@@ -158,7 +161,7 @@ class TextToSignSystem:
                         reference_image=reference.convert("RGB"),
                         seed=self.seed + self.calls, num_inference_steps=self.steps,
                         guidance_scale=self.guidance, window=self.window,
-                        overlap=self.overlap, progress=False)
+                        overlap=self.overlap, window_batch=self.window_batch, progress=False)
         self.calls += 1
         timings = dict(out.timings)
         if self.body is not None:

@@ -212,24 +212,25 @@ class SignVideoPipeline(DiffusionPipeline):
     def _predict(self, latents: torch.Tensor, t, residual: torch.Tensor,
                  tokens: torch.Tensor, reference_latents: torch.Tensor | None = None,
                  ) -> torch.Tensor:
-        """Noise prediction for one window: latents (F,c,h,w), residual (F,C,h,w), tokens
-        (1,L,D), reference_latents (1,c,h,w) or None -> (1,F,c,h,w). With several rows in
-        ``tokens`` and ``reference_latents`` (guidance), one row per batch entry and the
-        residual per entry stacked: (B*F,...) -> (B,F,c,h,w)."""
-        batch, frames = tokens.shape[0], latents.shape[0]
-        sample = latents.repeat(batch, 1, 1, 1)
+        """Noise prediction for N windows in one UNet call: latents (N,F,c,h,w), residual
+        (B,N,F,C,h,w), tokens (B,L,D), reference_latents (B,c,h,w) or None ->
+        (B,N,F,c,h,w). B > 1 is the batch of classifier-free guidance (row 0 dropped);
+        every window of a row shares that row's tokens and reference latents."""
+        batch, (windows, frames) = tokens.shape[0], latents.shape[:2]
+        clips = batch * windows
+        sample = latents.repeat(batch, 1, 1, 1, 1)  # (B*N,F,c,h,w), row-major
         sample = self.scheduler.scale_model_input(sample, t)
-        if reference_latents is not None:  # (B,c,h,w) -> every frame of its entry
-            sample = torch.cat([sample, reference_latents.repeat_interleave(frames, dim=0)], 1)
-        hidden = tokens.repeat_interleave(frames, dim=0)  # (B*F,L,D): every frame's tokens
-        with add_to_conv_in(self.unet, residual):
+        if reference_latents is not None:  # (B,c,h,w) -> every frame of its row
+            ref = reference_latents.repeat_interleave(windows * frames, dim=0)
+            sample = torch.cat([sample, ref.view(clips, frames, *ref.shape[1:])], 2)
+        hidden = tokens.repeat_interleave(windows * frames, dim=0)  # (B*N*F,L,D)
+        with add_to_conv_in(self.unet, residual.flatten(0, 2)):
             if self.has_temporal_layers:
-                sample = sample.view(batch, frames, *sample.shape[1:]).transpose(1, 2)
-                out = self.unet(sample, t, encoder_hidden_states=hidden).sample
-                out = out.transpose(1, 2)  # (B,F,c,h,w)
+                out = self.unet(sample.transpose(1, 2), t, encoder_hidden_states=hidden).sample
+                out = out.transpose(1, 2)  # (B*N,F,c,h,w)
             else:
-                out = self.unet(sample, t, encoder_hidden_states=hidden).sample
-        return out.reshape(batch, frames, *out.shape[-3:])
+                out = self.unet(sample.flatten(0, 1), t, encoder_hidden_states=hidden).sample
+        return out.reshape(batch, windows, frames, *out.shape[-3:])
 
     @torch.no_grad()
     def __call__(self, reference_image, pose_maps=None, hand_renders=None,
@@ -237,7 +238,7 @@ class SignVideoPipeline(DiffusionPipeline):
                  num_inference_steps: int = 20, guidance_scale: float = 1.0,
                  generator: torch.Generator | None = None, window: int = 8,
                  overlap: int = 2, output_type: str = "np", progress: bool = True,
-                 ) -> SignVideoPipelineOutput:
+                 window_batch: int | None = 1) -> SignVideoPipelineOutput:
         """Render a video.
 
         Args:
@@ -251,12 +252,16 @@ class SignVideoPipeline(DiffusionPipeline):
                 clip length the temporal layers were trained on (``video.json``).
             generator: seeds the initial noise (drawn on the CPU, so a seed gives the same
                 video on any device type).
+            window_batch: windows per UNet call (None: all at once; 1: one at a time, the
+                least memory). The result does not depend on it beyond float rounding.
         """
         if output_type not in ("np", "pt"):
             raise InvalidInputError(f"output_type must be 'np' or 'pt', got {output_type!r}")
         if num_inference_steps < 1:
             raise InvalidInputError(f"num_inference_steps must be >= 1, got "
                                     f"{num_inference_steps}")
+        if window_batch is not None and window_batch < 1:
+            raise InvalidInputError(f"window_batch must be >= 1 or None, got {window_batch}")
         if condition_embeddings is None:
             embeddings = self.encode_conditions(pose_maps, hand_renders, condition_mask)
         else:
@@ -291,24 +296,30 @@ class SignVideoPipeline(DiffusionPipeline):
         if not self.has_temporal_layers:
             overlap = 0
         starts = window_starts(num_frames, window, overlap)
+        length = min(window, num_frames)  # every window has this many frames
+        spans = [slice(start, start + length) for start in starts]
+        # Windows go through the UNet ``window_batch`` at a time (bigger matrix products
+        # keep the cores busy); the windows' predictions are cross-faded.
+        groups = [spans[i:i + (window_batch or len(spans))]
+                  for i in range(0, len(spans), window_batch or len(spans))]
+        weights = window_weights(length)[:, None, None, None]
         for t in self.progress_bar(self.scheduler.timesteps) if progress else \
                 self.scheduler.timesteps:
             total = torch.zeros_like(latents, dtype=torch.float32)
             weight = torch.zeros(num_frames, 1, 1, 1)
-            for start in starts:
-                span = slice(start, min(start + window, num_frames))
-                res = residual[span]
+            for group in groups:
+                res = torch.stack([residual[span] for span in group])[None]  # (1,N,F,C,h,w)
                 if use_guidance:  # all conditions dropped, as in training
                     res = torch.cat([null_residual.expand_as(res), res])
-                pred = self._predict(latents[span], t, res, tokens,
-                                     reference_latents).float()
+                pred = self._predict(torch.stack([latents[span] for span in group]), t, res,
+                                     tokens, reference_latents).float()
                 if use_guidance:
                     pred = pred[0] + guidance_scale * (pred[1] - pred[0])
                 else:
                     pred = pred[0]
-                wts = window_weights(len(pred))[:, None, None, None]
-                total[span] += pred * wts.to(pred)
-                weight[span] += wts
+                for span, window_pred in zip(group, pred, strict=True):
+                    total[span] += window_pred * weights
+                    weight[span] += weights
             noise_pred = (total / weight.to(total)).to(latents.dtype)
             latents = self.scheduler.step(noise_pred, t, latents).prev_sample
         frames = self.decode_latents(latents)
