@@ -15,8 +15,23 @@ def test_every_shipped_config_loads(name):
     assert cfg.render.height > 0
 
 
+@pytest.mark.parametrize("corpus, fps", [("phoenix14t", 25), ("how2sign", 24)])
+def test_corpus_configs_load_at_full_scale(corpus, fps):
+    cfg = load_config(str(configs_dir() / "full" / f"{corpus}.yaml"))
+    assert (cfg.data.dataset, cfg.data.fps, cfg.render.height) == (corpus, fps, 272)
+    assert cfg.experiment.output_dir.endswith(corpus)
+
+
+@pytest.mark.parametrize("name", ["multi_gpu", "fsdp", "deepspeed_zero2"])
+def test_accelerate_configs_parse(name):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cluster = ClusterConfig.from_yaml_file(str(configs_dir() / "accelerate" / f"{name}.yaml"))
+    assert cluster.num_processes == 8 and cluster.mixed_precision == "no"
+
+
 def test_no_absolute_paths_in_configs():
-    for path in configs_dir().glob("*.yaml"):
+    for path in configs_dir().rglob("*.yaml"):
         for line in path.read_text().splitlines():
             value = line.split("#")[0].partition(":")[2].strip()
             assert not value.startswith(("/", "~")), f"{path.name}: {line}"
