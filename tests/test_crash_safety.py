@@ -24,21 +24,31 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def kill_repeatedly(command: list[str], watch: Path, delays: list[float]) -> None:
-    """For each delay: start ``command``, wait until it starts writing an item (a
-    temporary folder named ``*-<its pid>`` appears in ``watch``), wait ``delay`` more
-    seconds and SIGKILL it."""
-    for delay in delays:
+def kill_repeatedly(command: list[str], watch: Path, done, targets: list[int],
+                    seed: int) -> None:
+    """For each target: start ``command``, wait until ``done()`` items are finished at
+    least ``target`` and it is writing the next one (a temporary folder ``*-<its pid>``
+    is in ``watch``), wait a random 0-0.15 s more and SIGKILL it. Progress, not time,
+    picks the moments, so a slow or fast machine kills at the same stages."""
+    rng = np.random.default_rng(seed)
+    for target in targets:
         process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline:
-            if any(watch.glob(f".*-{process.pid}")):
-                time.sleep(delay)
+            if done() >= target and any(watch.glob(f".*-{process.pid}")):
+                time.sleep(rng.uniform(0.0, 0.15))
                 process.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.01)
         assert process.wait() == -signal.SIGKILL, "finished before it could be killed"
+
+
+def random_targets(seed: int, total: int) -> list[int]:
+    """Four kills: mid-write of the first item, then after three random numbers of
+    finished items, all leaving at least two items for the last run."""
+    later = np.random.default_rng(seed).choice(np.arange(1, total - 2), 3, replace=False)
+    return [0, *sorted(int(k) for k in later)]
 
 
 def run_to_the_end(command: list[str]) -> subprocess.CompletedProcess:
@@ -46,11 +56,6 @@ def run_to_the_end(command: list[str]) -> subprocess.CompletedProcess:
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
-
-
-def random_moments(seed: int, seconds: float) -> list[float]:
-    """Four kills: one mid-write of the first item, three at random moments later."""
-    return [0.0, *np.random.default_rng(seed).uniform(0.0, seconds, size=3).round(2)]
 
 
 RENDER = ["train-00000", "train-00001", "train-00002", "train-00003", "dev-00000",
@@ -61,7 +66,10 @@ def test_dataset_generation_survives_sigkill(tmp_path):
     out = tmp_path / "synthsign"
     command = [sys.executable, "-m", "signgen.data.synthsign", "generate", "--out", str(out),
                "--workers", "1", *TINY_SYNTHSIGN, "--only", *RENDER]
-    kill_repeatedly(command, out / "samples", random_moments(0, 2.0))
+    samples = out / "samples"
+    kill_repeatedly(command, samples, lambda: sum(not p.name.startswith(".")
+                                                  for p in samples.glob("*")),
+                    random_targets(0, len(RENDER)), seed=0)
     finished = [p for p in (out / "samples").iterdir() if not p.name.startswith(".")]
     assert len(finished) < len(RENDER)  # the kills left work for the last run
     run_to_the_end(command)
@@ -96,7 +104,8 @@ def test_batch_rendering_survives_sigkill(engine, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "sample.py", "--batch", str(jobs), "--model", str(engine),
                "--out", str(out), "--avatar-only"]
-    kill_repeatedly(command, out, random_moments(1, 2.0))
+    kill_repeatedly(command, out, lambda: len(list(out.glob("*/.complete"))),
+                    random_targets(1, len(ids)), seed=1)
     assert len(list(out.glob("*/.complete"))) < len(ids)  # the kills left work to do
     run_to_the_end(command)
     assert sorted(p.name for p in out.iterdir()) == ids  # no .tmp, no failures.jsonl
