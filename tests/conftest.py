@@ -43,3 +43,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory) -> Path:
+    """A tiny random ``SignGenPipeline`` saved to a folder that ships one signer image,
+    ``signers/s7.png`` (read-only: tests that change it work on a copy)."""
+    import numpy as np
+    from PIL import Image
+    from test_sign_gen_pipeline import build
+
+    folder = tmp_path_factory.mktemp("engine")
+    build().save_pretrained(folder)
+    (folder / "signers").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(folder / "signers" / "s7.png")
+    return folder

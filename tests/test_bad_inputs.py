@@ -28,15 +28,6 @@ TINY_WINDOW = ["video.sampling.window=4", "video.sampling.overlap=1"]
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    build().save_pretrained(folder)
-    (folder / "signers").mkdir()
-    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(folder / "signers" / "s7.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """Broken files of every kind the entry points read."""
     folder = tmp_path_factory.mktemp("bad_files")

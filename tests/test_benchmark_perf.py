@@ -1,27 +1,27 @@
 """The whole-engine CPU benchmark runs end to end on a tiny random pipeline (no
 evaluators); its timings are not checked here."""
 
+import importlib
 import json
+import shutil
 import sys
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
-from test_sign_gen_pipeline import build
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_perf_benchmark_writes_json_and_table(tiny_overrides, tmp_path, one_thread):
+def benchmark(name: str):
+    """A script of benchmarks/ as a module."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import perf_tiny
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    engine = tmp_path / "engine"
-    build().save_pretrained(engine)
-    (engine / "signers").mkdir()
-    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(engine / "signers" / "s7.png")
+
+
+def test_perf_benchmark_writes_json_and_table(engine, tiny_overrides, tmp_path, one_thread):
+    perf_tiny = benchmark("perf_tiny")
+    engine = Path(shutil.copytree(engine, tmp_path / "engine"))
     (engine / "stages.json").write_text(json.dumps(
         {"video_json": {"sampling": {"num_inference_steps": 2, "window": 4, "overlap": 1}}}))
     perf_tiny.main(["--model", str(engine), "--num", "2", "--split", "test_unseen_signers",
@@ -41,16 +41,9 @@ def test_perf_benchmark_writes_json_and_table(tiny_overrides, tmp_path, one_thre
     assert "| fast | 2 |" in (tmp_path / "perf__tiny.md").read_text()
 
 
-def test_batch_memory_benchmark_records_each_mark(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import batch_memory
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    engine = tmp_path / "engine"
-    build().save_pretrained(engine)
-    result = batch_memory.main(["--model", str(engine), "--items", "4", "--marks", "1", "4",
-                                "--out", str(tmp_path)])
+def test_batch_memory_benchmark_records_each_mark(engine, tmp_path):
+    result = benchmark("batch_memory").main(["--model", str(engine), "--items", "4",
+                                             "--marks", "1", "4", "--out", str(tmp_path)])
     assert result["finished"] == 4
     assert set(result["rss_mb_after_items"]) == {"1", "4"}
     assert all(v > 0 for v in result["rss_mb_after_items"].values())

@@ -13,10 +13,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import TINY_SYNTHSIGN
 from PIL import Image
-from test_sign_gen_pipeline import build
 
 from signgen.data.synthsign.dataset import read_npz, read_video
 
@@ -83,15 +81,6 @@ def test_dataset_generation_survives_sigkill(tmp_path):
         frames = read_video(folder / "video.mp4")
         with read_npz(folder / "conditions.npz") as cond, read_npz(folder / "motion.npz") as m:
             assert len(cond["pose_map"]) == len(frames) == len(m["poses"])
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    build().save_pretrained(folder)
-    (folder / "signers").mkdir()
-    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(folder / "signers" / "s7.png")
-    return folder
 
 
 def test_batch_rendering_survives_sigkill(engine, tmp_path):

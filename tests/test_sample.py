@@ -6,19 +6,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_sign_gen_pipeline import build
 
 import sample
 from signgen.errors import InvalidInputError
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    build().save_pretrained(folder)
-    (folder / "signers").mkdir()
-    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(folder / "signers" / "s7.png")
-    return folder
 
 
 def test_text_to_every_output_file(engine, tmp_path, one_thread):

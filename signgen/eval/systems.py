@@ -75,17 +75,13 @@ class VideoModelSystem:
                                f"python train.py --stage video (or pass --model)")
         self.pipe = load_pretrained(SignVideoPipeline, folder)
         self.pipe.set_progress_bar_config(disable=True)
-        sampling = sampling_defaults(folder)
-        self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
-        self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
-            "guidance_scale", 1.0)
-        self.window = window or sampling.get("window", 8)
-        self.overlap = overlap if overlap is not None else sampling.get("overlap", 2)
+        self.sampling = sampling_settings(folder, num_inference_steps=num_inference_steps,
+                                          guidance_scale=guidance_scale, window=window,
+                                          overlap=overlap)
         self.root, self.name, self.conditions = Path(root), name, tuple(conditions)
         self.seed, self.calls = seed, 0
-        self.info = {"model": str(folder), "num_inference_steps": self.steps,
-                     "guidance_scale": self.guidance, "window": self.window,
-                     "overlap": self.overlap, "conditions": list(self.conditions),
+        self.info = {"model": str(folder), **self.sampling,
+                     "conditions": list(self.conditions),
                      "scheduler": type(self.pipe.scheduler).__name__, "seed": seed}
 
     def render(self, signer_id: str, pose_maps, hand_renders=None):
@@ -97,9 +93,8 @@ class VideoModelSystem:
         reference = Image.open(self.root / "references" / f"{signer_id}.png").convert("RGB")
         generator = torch.Generator().manual_seed(self.seed + self.calls)
         self.calls += 1
-        return self.pipe(reference, pose_maps, hand_renders, num_inference_steps=self.steps,
-                         guidance_scale=self.guidance, window=self.window,
-                         overlap=self.overlap, generator=generator, progress=False).frames
+        return self.pipe(reference, pose_maps, hand_renders, **self.sampling,
+                         generator=generator, progress=False).frames
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
 
@@ -128,15 +123,9 @@ class TextToSignSystem:
         folder = Path(pipeline_dir)
         self.pipe = SignGenPipeline.from_pretrained(folder)
         self.pipe.set_progress_bar_config(disable=True)
-        sampling = sampling_defaults(folder)
-        self.steps = num_inference_steps or sampling.get("num_inference_steps", 20)
-        self.guidance = guidance_scale if guidance_scale is not None else sampling.get(
-            "guidance_scale", 1.0)
-        self.window = window or sampling.get("window", 8)
-        self.overlap = overlap if overlap is not None else sampling.get("overlap", 2)
-        # 0 = every window in one UNet call (as in the config)
-        self.window_batch = (window_batch if window_batch is not None
-                             else sampling.get("window_batch", 1)) or None
+        self.sampling = sampling_settings(folder, num_inference_steps=num_inference_steps,
+                                          guidance_scale=guidance_scale, window=window,
+                                          overlap=overlap, window_batch=window_batch)
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
         self.body = None
         if render_avatar:
@@ -145,9 +134,7 @@ class TextToSignSystem:
             self.body = BodyModel().eval()
         self.timings: dict[str, float] = {}
         self.frames = 0
-        self.info = {"model": str(folder), "num_inference_steps": self.steps,
-                     "guidance_scale": self.guidance, "window": self.window,
-                     "overlap": self.overlap, "window_batch": self.window_batch or 0,
+        self.info = {"model": str(folder), **self.sampling,
                      "scheduler": type(self.pipe.scheduler).__name__, "seed": seed}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
@@ -159,9 +146,7 @@ class TextToSignSystem:
         reference = Image.open(self.root / "references" / f"{sample['signer_id']}.png")
         out = self.pipe(sample["text"], sample["language"],
                         reference_image=reference.convert("RGB"),
-                        seed=self.seed + self.calls, num_inference_steps=self.steps,
-                        guidance_scale=self.guidance, window=self.window,
-                        overlap=self.overlap, window_batch=self.window_batch, progress=False)
+                        seed=self.seed + self.calls, **self.sampling, progress=False)
         self.calls += 1
         timings = dict(out.timings)
         if self.body is not None:
@@ -190,3 +175,19 @@ def sampling_defaults(folder: Path) -> dict:
         video = json.loads((folder / "stages.json").read_text()).get("video_json") or {}
         return video.get("sampling", {})
     return {}
+
+
+SAMPLING_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 1.0, "window": 8,
+                     "overlap": 2, "window_batch": 1}
+
+
+def sampling_settings(folder: Path, **given) -> dict:
+    """Sampling keyword arguments for a pipeline call: each of ``given`` (the keys of
+    SAMPLING_DEFAULTS) that is not None, else the model's exported setting, else the
+    default. ``window_batch`` 0 (all windows at once) is passed as None."""
+    exported = sampling_defaults(folder)
+    settings = {key: given[key] if given.get(key) is not None else exported.get(key, default)
+                for key, default in SAMPLING_DEFAULTS.items() if key in given}
+    if "window_batch" in settings:
+        settings["window_batch"] = settings["window_batch"] or None
+    return settings
