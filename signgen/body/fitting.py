@@ -451,9 +451,9 @@ class BodyFitter:
                "betas": torch.zeros(nb) if betas is None else betas,
                "log_scale": torch.zeros(1)}
         joints = self._joints(var)
-        if "k3" in data:
+        if "k3" in data and "groups3" not in data:
             self._align_3d(var, data, joints)
-        else:
+        elif "k2" in data:  # centred 3-D points leave the position to the 2-D ones
             self._align_2d(var, data, joints)
         var["pose"] = _unwrap(var["pose"])
         return var

@@ -4,10 +4,18 @@ Real signing clips are usually shared as MediaPipe Holistic ``.pose`` files (wha
 pose-format's ``video_to_pose --format mediapipe`` and the spoken-to-signed lexicons
 write): components POSE_LANDMARKS (33), FACE_LANDMARKS (468, or 478 with irises),
 LEFT_HAND_LANDMARKS and RIGHT_HAND_LANDMARKS (21 each, the signer's own left/right),
-optionally POSE_WORLD_LANDMARKS (ignored here), in image pixels, any fps.
+in image pixels, any fps, and optionally POSE_WORLD_LANDMARKS (33): MediaPipe's metric
+pose in camera axes (x right, y down, z away from the camera) with the hips' midpoint
+as origin, which pose-format's ``load_holistic`` stores with x multiplied by the image
+width and y by its height (it runs them through the image landmarks' scaling); they
+are read back in metres (:attr:`ImportedPose.world`).  Pixel coordinates are taken as
+they are, pixel centres at integers as signgen projects them; MediaPipe's (normalised
+x times width) put them half a source pixel further right and down, which this
+ignores.
 
 :func:`import_pose` turns one into signgen's condition keypoints:
 
+0. Optionally a span ``[start_s, end_s)`` of the file (:func:`frame_span`).
 1. Holistic -> COCO-WholeBody-133 (see ``signgen.body.keypoints``): body and feet from
    the pose landmarks by joint name (the small toes have no MediaPipe point and are
    masked), hands from the hand components (same 21-point order), the ibug-68 face
@@ -15,8 +23,9 @@ optionally POSE_WORLD_LANDMARKS (ignored here), in image pixels, any fps.
    by name, so reduced files (pose-format's ``reduce_holistic``) import too, with the
    points they dropped masked.
 2. Resampling to a target fps (:func:`resample`).
-3. One similarity transform per clip into a ``(height, width)`` pixel frame framed as
-   SynthSign frames its signer (:func:`normalise_keypoints`).
+3. One similarity transform per clip (:class:`FrameTransform`, kept in the result so
+   that the clip's video can be warped the same way) into a ``(height, width)`` pixel
+   frame framed as SynthSign frames its signer (:func:`normalise_keypoints`).
 
 :func:`pose_maps` then draws the DWPose-style condition images with SynthSign's own
 ``draw_pose_map``.  Only the first person of a multi-person file is read.
@@ -39,6 +48,7 @@ from signgen.data.synthsign.lexicon_export import MEDIAPIPE_HAND_POINTS, MEDIAPI
 from signgen.errors import InvalidInputError
 
 POSE_COMPONENT = "POSE_LANDMARKS"
+WORLD_COMPONENT = "POSE_WORLD_LANDMARKS"
 FACE_COMPONENT = "FACE_LANDMARKS"
 LEFT_HAND_COMPONENT = "LEFT_HAND_LANDMARKS"
 RIGHT_HAND_COMPONENT = "RIGHT_HAND_LANDMARKS"
@@ -85,6 +95,21 @@ _PARSE_ERRORS = (struct.error, ValueError, TypeError, EOFError, IndexError,
 
 
 @dataclass(frozen=True)
+class FrameTransform:
+    """The similarity transform (uniform scale and shift, no rotation) that frames a clip:
+    ``out = (p - source) * scale + target`` for pixel coordinates ``p`` (column, row) of
+    the file, pixel centres at integers on both sides."""
+
+    scale: float
+    source: tuple[float, float]
+    target: tuple[float, float]
+
+    def apply(self, points) -> np.ndarray:
+        """(...,2) file pixels -> (...,2) float64 output pixels."""
+        return (np.asarray(points, np.float64) - self.source) * self.scale + self.target
+
+
+@dataclass(frozen=True)
 class ImportedPose:
     """One imported clip.
 
@@ -98,6 +123,14 @@ class ImportedPose:
     hands_3d: (T,2,21,3) float32 (left, right hand), x and y as in ``keypoints``, z the
         file's depth (MediaPipe: relative, in image-width units) times the same scale;
         visibility is ``visible[:, 91:133]``; None when the file has no z.
+    transform: the file-pixels -> ``size`` frame transform the keypoints got.
+    source_fps: the file's frame rate.
+    source_frames: the file's number of frames; source_span: (first, stop) indices of
+        the file's frames that were imported.
+    world: (T,133,3) float32 metres in camera axes (x right, y down, z away from the
+        camera), origin the hips' midpoint: POSE_WORLD_LANDMARKS in the COCO body and
+        feet slots (0..22; the rest are never visible); None when the file has none.
+    world_visible: (T,133) bool, where ``world`` is given (unmasked, confident, finite).
     """
 
     keypoints: np.ndarray
@@ -105,6 +138,12 @@ class ImportedPose:
     fps: float
     size: tuple[int, int]
     hands_3d: np.ndarray | None = None
+    transform: FrameTransform | None = None
+    source_fps: float | None = None
+    source_frames: int | None = None
+    source_span: tuple[int, int] | None = None
+    world: np.ndarray | None = None
+    world_visible: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -144,19 +183,9 @@ def read_pose_file(path: str | os.PathLike) -> Pose:
                                 f"{type(err).__name__}: {str(err)[:120]})") from err
 
 
-def holistic_to_coco(pose: Pose, name: str = "pose",
-                     min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray,
-                                                           np.ndarray | None]:
-    """A Holistic-layout Pose -> COCO-WholeBody keypoints in the file's pixels.
-
-    A point is visible where it is unmasked, finite and its confidence exceeds
-    ``min_confidence``; a slot averaging two mesh points needs both.
-    Returns:
-        keypoints: (T,133,2) float64 file pixels; visible: (T,133) bool;
-        hands_3d: (T,2,21,3) float64 (x, y, z) or None when the points have no z.
-    Raises InvalidInputError (naming ``name``) for another layout, no hand components,
-    no frames or no person.
-    """
+def _file_points(pose: Pose, name: str, min_confidence: float):
+    """Person 0 of a Holistic-layout Pose: points (T,P,D) float64, ok (T,P) bool and
+    {component: {point name: column}}; InvalidInputError for another layout."""
     components = [c.name for c in pose.header.components]
     if POSE_COMPONENT not in components:
         raise InvalidInputError(f"{name}: not a MediaPipe Holistic pose (components "
@@ -185,24 +214,97 @@ def holistic_to_coco(pose: Pose, name: str = "pose",
     confidence = np.asarray(pose.body.confidence)[:, 0]
     ok = ((confidence > min_confidence) & ~np.ma.getmaskarray(pose.body.data)[:, 0].any(-1)
           & np.isfinite(points).all(-1))
+    return points, ok, offsets
 
+
+def _gather(points: np.ndarray, ok: np.ndarray, offsets: dict,
+            slots: list[tuple[str, tuple[str, ...]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Slot coordinates (T,133,D) (the mean of the slot's source points, 0 where not
+    visible) and visibility (T,133) (all sources visible)."""
     # Every slot averages two source points (a single source is used twice); the
     # dummy index points at a never-visible extra column.
     dummy = points.shape[1]
     points = np.concatenate([points, np.zeros_like(points[:, :1])], axis=1)
     ok = np.concatenate([ok, np.zeros_like(ok[:, :1])], axis=1)
     sources = np.full((NUM_KEYPOINTS, 2), dummy)
-    for slot, (component, names) in enumerate(_SLOTS):
+    for slot, (component, names) in enumerate(slots):
         lookup = offsets.get(component, {})
         if names and all(n in lookup for n in names):
             sources[slot] = [lookup[names[0]], lookup[names[-1]]]
-    gathered = points[:, sources]  # (T,133,2,D)
-    coords = gathered.mean(axis=2)
+    coords = points[:, sources].mean(axis=2)  # (T,133,D)
     visible = ok[:, sources].all(axis=2)
-    coords = np.where(visible[..., None], coords, 0.0)
+    return np.where(visible[..., None], coords, 0.0), visible
+
+
+def holistic_to_coco(pose: Pose, name: str = "pose",
+                     min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray,
+                                                           np.ndarray | None]:
+    """A Holistic-layout Pose -> COCO-WholeBody keypoints in the file's pixels.
+
+    A point is visible where it is unmasked, finite and its confidence exceeds
+    ``min_confidence``; a slot averaging two mesh points needs both.
+    Returns:
+        keypoints: (T,133,2) float64 file pixels; visible: (T,133) bool;
+        hands_3d: (T,2,21,3) float64 (x, y, z) or None when the points have no z.
+    Raises InvalidInputError (naming ``name``) for another layout, no hand components,
+    no frames or no person.
+    """
+    points, ok, offsets = _file_points(pose, name, min_confidence)
+    coords, visible = _gather(points, ok, offsets, _SLOTS)
     hands = coords[:, _LEFT_HAND_START:].reshape(len(coords), 2, 21, -1)
     hands_3d = hands[..., :3] if coords.shape[-1] >= 3 else None
     return coords[..., :2], visible, hands_3d
+
+
+def world_to_coco(pose: Pose, name: str = "pose",
+                  min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """POSE_WORLD_LANDMARKS of a Holistic Pose in the COCO body and feet slots.
+
+    Undoes pose-format's scaling (x times the header's width, y times its height).
+    Returns world (T,133,3) float64 metres and visible (T,133) bool (only slots 0..22
+    can be visible), or None when the file has no world landmarks (or no z).
+    """
+    points, ok, offsets = _file_points(pose, name, min_confidence)
+    if WORLD_COMPONENT not in offsets or points.shape[-1] < 3:
+        return None
+    dims = pose.header.dimensions
+    if not (dims.width > 0 and dims.height > 0):
+        raise InvalidInputError(f"{name}: header size {dims.width}x{dims.height} cannot "
+                                f"scale the world landmarks back to metres")
+    slots = [(WORLD_COMPONENT, names) for _, names in _SLOTS[:_BODY_SLOTS]]
+    slots += [("", ())] * (NUM_KEYPOINTS - _BODY_SLOTS)
+    world, visible = _gather(points[..., :3], ok, offsets, slots)
+    return world / np.array([dims.width, dims.height, 1.0]), visible
+
+
+def frame_span(num_frames: int, fps: float, start_s: float = 0.0,
+               end_s: float | None = None) -> tuple[int, int]:
+    """(first, stop) frame indices of the span [start_s, end_s) seconds of a clip of
+    ``num_frames`` frames at ``fps`` (frame k shows time k / fps; end None = the end);
+    InvalidInputError when the span holds no frame."""
+    first = max(0, math.ceil(start_s * fps - 1e-6))
+    stop = num_frames if end_s is None else min(num_frames, math.ceil(end_s * fps - 1e-6))
+    if stop <= first:
+        raise InvalidInputError(f"the span [{start_s}, {end_s}) s holds no frame of a "
+                                f"{num_frames}-frame clip at {fps} fps")
+    return first, stop
+
+
+def _resample_grid(frames: int, src_fps: float, dst_fps: float):
+    """Output frame times in input frames: lower and upper neighbours (T',) and the
+    weight of the upper one (T',)."""
+    count = math.floor((frames - 1) * dst_fps / src_fps + 1e-9) + 1
+    t = np.arange(count) * (src_fps / dst_fps)  # in input frames
+    lo = np.minimum(np.floor(t + 1e-9).astype(np.int64), frames - 1)
+    hi = np.minimum(lo + 1, frames - 1)
+    return lo, hi, np.clip(t - lo, 0.0, 1.0)
+
+
+def nearest_frames(frames: int, src_fps: float, dst_fps: float) -> np.ndarray:
+    """(T',) int64: for each frame :func:`resample` outputs, the nearest input frame in
+    time (what it takes the visibility from), for resampling video frames alike."""
+    lo, hi, w = _resample_grid(frames, src_fps, dst_fps)
+    return np.where(w >= 0.5, hi, lo)
 
 
 def resample(points: np.ndarray, visible: np.ndarray, src_fps: float,
@@ -227,14 +329,9 @@ def resample(points: np.ndarray, visible: np.ndarray, src_fps: float,
     for label, fps in (("src_fps", src_fps), ("dst_fps", dst_fps)):
         if not (math.isfinite(fps) and fps > 0):
             raise InvalidInputError(f"{label} must be a positive number, got {fps!r}")
-    frames = len(points)
-    count = math.floor((frames - 1) * dst_fps / src_fps + 1e-9) + 1
-    t = np.arange(count) * (src_fps / dst_fps)  # in input frames
-    lo = np.minimum(np.floor(t + 1e-9).astype(np.int64), frames - 1)
-    hi = np.minimum(lo + 1, frames - 1)
-    w = np.clip(t - lo, 0.0, 1.0)
+    lo, hi, w = _resample_grid(len(points), src_fps, dst_fps)
     nearest = np.where(w >= 0.5, hi, lo)
-    shape = (count,) + (1,) * (points.ndim - 1)
+    shape = (len(lo),) + (1,) * (points.ndim - 1)
     blend = (1 - w.reshape(shape)) * points[lo] + w.reshape(shape) * points[hi]
     both = (visible[lo] & visible[hi])[..., None]
     return np.where(both, blend, points[nearest]), visible[nearest]
@@ -242,8 +339,8 @@ def resample(points: np.ndarray, visible: np.ndarray, src_fps: float,
 
 def _frame_transform(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int],
                      shoulder_width: float, shoulder_centre: tuple[float, float],
-                     name: str) -> tuple[float, np.ndarray, np.ndarray]:
-    """(scale, source centre (2,), target centre (2,)) of the clip's similarity transform."""
+                     name: str) -> FrameTransform:
+    """The clip's similarity transform (see :func:`normalise_keypoints`)."""
     both = visible[:, _LEFT_SHOULDER] & visible[:, _RIGHT_SHOULDER]
     if not both.any():
         raise InvalidInputError(f"{name}: no frame shows both shoulders, cannot frame "
@@ -256,7 +353,9 @@ def _frame_transform(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int
     source = np.median(0.5 * (left + right), axis=0)
     target = np.array([shoulder_centre[0] * width_px - 0.5,
                        shoulder_centre[1] * height_px - 0.5])
-    return shoulder_width * width_px / width, source, target
+    return FrameTransform(scale=shoulder_width * width_px / width,
+                          source=(float(source[0]), float(source[1])),
+                          target=(float(target[0]), float(target[1])))
 
 
 def _check_frame(size, shoulder_width: float, shoulder_centre) -> tuple[int, int]:
@@ -306,13 +405,12 @@ def normalise_keypoints(keypoints, visible, size: tuple[int, int] = (128, 128),
 
 def _normalise(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int],
                shoulder_width: float, shoulder_centre: tuple[float, float],
-               name: str) -> tuple[np.ndarray, np.ndarray, tuple[float, np.ndarray, np.ndarray]]:
+               name: str) -> tuple[np.ndarray, np.ndarray, FrameTransform]:
     """:func:`normalise_keypoints` on checked arrays, also returning its transform."""
     height, width = size
     transform = _frame_transform(keypoints, visible, size, shoulder_width, shoulder_centre,
                                  name)
-    scale, source, target = transform
-    out = (keypoints - source) * scale + target
+    out = transform.apply(keypoints)
     inside = ((out[..., 0] >= -0.5) & (out[..., 0] < width - 0.5)
               & (out[..., 1] >= -0.5) & (out[..., 1] < height - 0.5))
     visible = visible & inside
@@ -322,7 +420,8 @@ def _normalise(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int]
 def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
                 fps: float | None = None, shoulder_width: float = DEFAULT_SHOULDER_WIDTH,
                 shoulder_centre: tuple[float, float] = DEFAULT_SHOULDER_CENTRE,
-                min_confidence: float = 0.0) -> ImportedPose:
+                min_confidence: float = 0.0, start_s: float = 0.0,
+                end_s: float | None = None) -> ImportedPose:
     """Read a MediaPipe Holistic ``.pose`` file as COCO-WholeBody keypoints.
 
     Args:
@@ -331,10 +430,12 @@ def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
         fps: output frame rate (None keeps the file's).
         shoulder_width, shoulder_centre: framing, see :func:`normalise_keypoints`.
         min_confidence: points at or below this confidence are masked.
+        start_s, end_s: import only the span [start_s, end_s) seconds of the file
+            (:func:`frame_span`; end None = to the end); framed on that span alone.
     Raises InvalidInputError, naming the file, for an unreadable, empty or truncated
-    file, zero frames, another layout (e.g. OpenPose), no hand components, nothing
-    visible, or no frame with both shoulders.  Hands missing in some or all frames
-    are only masked.
+    file, zero frames, an empty span, another layout (e.g. OpenPose), no hand
+    components, nothing visible, or no frame with both shoulders.  Hands missing in
+    some or all frames are only masked.
     """
     size = _check_frame(size, shoulder_width, shoulder_centre)
     if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
@@ -346,6 +447,16 @@ def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
     if not (math.isfinite(src_fps) and src_fps > 0):
         raise InvalidInputError(f"{name}: invalid fps {pose.body.fps!r} in the file")
     keypoints, visible, hands_3d = holistic_to_coco(pose, name, min_confidence)
+    world = world_to_coco(pose, name, min_confidence)
+    source_frames = len(keypoints)
+    try:
+        span = frame_span(len(keypoints), src_fps, start_s, end_s)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{name}: {err}") from None
+    cut = slice(*span)
+    keypoints, visible = keypoints[cut], visible[cut]
+    hands_3d = None if hands_3d is None else hands_3d[cut]
+    world = None if world is None else (world[0][cut], world[1][cut])
     if not visible.any():
         raise InvalidInputError(f"{name}: no visible landmark in any frame (all confidences "
                                 f"are zero or masked)")
@@ -354,17 +465,25 @@ def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
         if hands_3d is not None:
             hands_vis = visible[:, _LEFT_HAND_START:].reshape(-1, 2, 21)
             hands_3d, _ = resample(hands_3d, hands_vis, src_fps, out_fps)
+        if world is not None:
+            world = resample(*world, src_fps, out_fps)
         keypoints, visible = resample(keypoints, visible, src_fps, out_fps)
-    keypoints, visible, (scale, source, target) = _normalise(
+    keypoints, visible, transform = _normalise(
         keypoints, visible, size, shoulder_width, shoulder_centre, name)
     if hands_3d is not None:
         hands_3d = hands_3d.copy()
-        hands_3d[..., :2] = (hands_3d[..., :2] - source) * scale + target
-        hands_3d[..., 2] *= scale
+        hands_3d[..., :2] = transform.apply(hands_3d[..., :2])
+        hands_3d[..., 2] *= transform.scale
         hands_vis = visible[:, _LEFT_HAND_START:].reshape(-1, 2, 21, 1)
         hands_3d = np.where(hands_vis, hands_3d, 0.0).astype(np.float32)
+    world_points = world_visible = None
+    if world is not None:
+        world_points = np.where(world[1][..., None], world[0], 0.0).astype(np.float32)
+        world_visible = world[1]
     return ImportedPose(keypoints=keypoints, visible=visible, fps=out_fps, size=size,
-                        hands_3d=hands_3d)
+                        hands_3d=hands_3d, transform=transform, source_fps=src_fps,
+                        source_frames=source_frames, source_span=span, world=world_points,
+                        world_visible=world_visible)
 
 
 def pose_maps(pose: ImportedPose) -> np.ndarray:

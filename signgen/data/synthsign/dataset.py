@@ -1,4 +1,5 @@
-"""PyTorch access to a generated SynthSign folder (see ``generate.py`` for the layout)."""
+"""PyTorch access to a generated SynthSign folder (see ``generate.py`` for the layout),
+or to a real corpus preprocessed into the same layout (``signgen.data.preprocess``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from signgen.data.synthsign.generate import FORMAT, SPLITS
-from signgen.errors import DataError, SignGenError
+from signgen.errors import ConfigError, DataError, SignGenError
 
 FIELDS = ("video", "pose_map", "hand_render", "reference", "motion")
 
@@ -63,6 +64,19 @@ def read_npz(path: Path) -> Iterator[dict[str, np.ndarray]]:
     yield _Arrays(Path(path), arrays)
 
 
+def require_dataset_format(root: str | Path, user: str) -> dict:
+    """meta.json of ``root`` if it is a dataset in SynthSign's layout (generated, or a
+    corpus from ``signgen.data.preprocess``); else a ConfigError naming ``user``."""
+    meta_path = Path(root) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("format") != FORMAT:
+        raise ConfigError(f"{user} trains on a dataset in SynthSign's format; {root} is "
+                          f"not one (data.root/data.dataset; make one with python -m "
+                          f"signgen.data.synthsign generate or python -m "
+                          f"signgen.data.preprocess)")
+    return meta
+
+
 def _to_tensor(images: np.ndarray, signed: bool) -> torch.Tensor:
     """(...,H,W,3) uint8 -> (...,3,H,W) float in [-1,1] (signed) or [0,1]."""
     x = torch.from_numpy(np.array(images)).movedim(-1, -3).float() / 255.0  # a writable copy
@@ -97,8 +111,10 @@ class SynthSignDataset(Dataset):
         if self.meta.get("format") != FORMAT:
             raise SignGenError(f"{meta_path} has format {self.meta.get('format')!r}, "
                                f"expected {FORMAT!r}")
-        if split not in SPLITS:
-            raise SignGenError(f"unknown split {split!r}; splits: {list(SPLITS)}")
+        # A preprocessed corpus (signgen.data.preprocess) lists its own splits.
+        splits = tuple(self.meta.get("splits", SPLITS))
+        if split not in splits:
+            raise SignGenError(f"unknown split {split!r}; splits: {list(splits)}")
         unknown = set(fields) - set(FIELDS)
         if unknown:
             raise SignGenError(f"unknown fields {sorted(unknown)}; fields: {list(FIELDS)}")

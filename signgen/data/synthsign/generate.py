@@ -207,27 +207,37 @@ def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
             writer.append_data(frame)
 
 
-def write_sample(root: Path, spec: SampleSpec, arrays: dict, cfg: SignGenConfig) -> None:
-    """Write one sample atomically: a temporary folder renamed into place."""
-    final = root / "samples" / spec.sample_id
-    tmp = root / "samples" / f".{spec.sample_id}.tmp-{os.getpid()}"
+MOTION_KEYS = ("poses", "betas", "expression", "transl", "joints", "keypoints", "visible",
+               "frame_gloss")
+
+
+def write_sample_folder(root: Path, sample_id: str, arrays: dict, meta: dict, fps: float,
+                        motion_keys: tuple[str, ...] = MOTION_KEYS) -> None:
+    """Write ``samples/<sample_id>/`` atomically (a temporary folder renamed into place):
+    video.mp4 from ``arrays['frames']``, conditions.npz, motion.npz (``motion_keys``)
+    and sample.json (``meta`` plus the file names)."""
+    final = root / "samples" / sample_id
+    tmp = root / "samples" / f".{sample_id}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write_video(tmp / "video.mp4", arrays["frames"], cfg.data.fps)
+    write_video(tmp / "video.mp4", arrays["frames"], fps)
     np.savez_compressed(tmp / "conditions.npz", pose_map=arrays["pose_map"],
                         hand_render=arrays["hand_render"])
-    np.savez_compressed(tmp / "motion.npz", **{k: arrays[k] for k in (
-        "poses", "betas", "expression", "transl", "joints", "keypoints", "visible",
-        "frame_gloss")})
+    np.savez_compressed(tmp / "motion.npz", **{k: arrays[k] for k in motion_keys})
+    meta = meta | {"files": {"video": "video.mp4", "conditions": "conditions.npz",
+                             "motion": "motion.npz"}}
+    (tmp / "sample.json").write_text(json.dumps(meta, indent=1) + "\n")
+    tmp.rename(final)
+
+
+def write_sample(root: Path, spec: SampleSpec, arrays: dict, cfg: SignGenConfig) -> None:
+    """One rendered SynthSign sample (see ``write_sample_folder``)."""
     meta = asdict(spec) | {
         "num_frames": int(arrays["frames"].shape[0]), "fps": cfg.data.fps,
         "height": cfg.render.height, "width": cfg.render.width,
         "gloss_spans": [list(s) for s in arrays["gloss_spans"]],
-        "files": {"video": "video.mp4", "conditions": "conditions.npz",
-                  "motion": "motion.npz"},
     }
-    (tmp / "sample.json").write_text(json.dumps(meta, indent=1) + "\n")
-    tmp.rename(final)
+    write_sample_folder(root, spec.sample_id, arrays, meta, cfg.data.fps)
 
 
 # -- worker processes --------------------------------------------------------------------

@@ -12,8 +12,9 @@ Components (as MediaPipe Holistic writes them): POSE_LANDMARKS (33), FACE_LANDMA
 RIGHT_HAND_LANDMARKS (21 each, the signer's own left/right), POSE_WORLD_LANDMARKS (33).
 Image landmarks are pixels of the SynthSign camera (z: depth relative to the hips, in
 pixels, as MediaPipe scales it); world landmarks are metres from the hips' midpoint in
-camera axes (x right, y down, z away from the camera). Points outside the image have
-confidence 0 (masked).
+camera axes (x right, y down, z away from the camera), stored as pose-format's
+``load_holistic`` stores MediaPipe's: x times the image width, y times its height, z as
+is. Points outside the image have confidence 0 (masked).
 
     python -m signgen.data.synthsign export-lexicon --out DIR [--language ssl-a]
                                                     [--signer s00]
@@ -108,9 +109,11 @@ def joints_to_pose(joints: np.ndarray, camera, fps: float) -> Pose:
         if name == "POSE_LANDMARKS":  # the face mesh comes right after the body
             blocks.append(np.zeros((frames, NUM_FACE_POINTS, 3)))
             confidences.append(np.zeros((frames, NUM_FACE_POINTS), np.float32))
-    # World landmarks: metres from the hips' midpoint, camera axes (y down).
+    # World landmarks: metres from the hips' midpoint, camera axes (y down), with
+    # pose-format's scaling of x and y by the image size (holistic.body_points).
     world = cam[:, MEDIAPIPE_POSE_FROM_SMPLX.numpy()]
     world = world - world[:, 23:25].mean(axis=1, keepdims=True)
+    world = world * np.array([camera.width, camera.height, 1.0])
     blocks.append(world)
     confidences.append(np.ones(world.shape[:2], np.float32))
     data = np.concatenate(blocks, axis=1)[:, None].astype(np.float32)

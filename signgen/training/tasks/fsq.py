@@ -174,11 +174,10 @@ class FSQTask:
     def __init__(self, cfg: SignGenConfig, progress: bool = True) -> None:
         from signgen.body.model import BodyModel
         from signgen.data.frame_cache import FrameCache
+        from signgen.data.synthsign.dataset import require_dataset_format
 
-        if cfg.data.dataset != "synthsign":
-            raise ConfigError("the FSQ autoencoder trains on a SynthSign-format dataset "
-                              f"(it needs SMPL-X ground truth); data.dataset is "
-                              f"{cfg.data.dataset!r}")
+        # SMPL-X motion: SynthSign's ground truth or a preprocessed corpus's fits.
+        require_dataset_format(Path(cfg.data.root) / cfg.data.dataset, "the FSQ autoencoder")
         self.cfg, self.fsq = cfg, cfg.fsq
         self.video_dir = video_model_folder(cfg)
         self.condition_encoder = load_condition_encoder(self.video_dir)

@@ -130,11 +130,10 @@ class VideoTask:
 
     def __init__(self, cfg: SignGenConfig, temporal: bool, progress: bool = True) -> None:
         from signgen.data.frame_cache import FrameCache
+        from signgen.data.synthsign.dataset import require_dataset_format
 
         self.cfg, self.video, self.temporal, self.progress = cfg, cfg.video, temporal, progress
-        if cfg.data.dataset != "synthsign":
-            raise ConfigError("the video model trains on a SynthSign-format dataset; "
-                              f"data.dataset is {cfg.data.dataset!r}")
+        require_dataset_format(dataset_root(cfg), "the video model")
         self.vae_dir = vae_folder(cfg)
         self.vae = load_vae(self.vae_dir)
         root = dataset_root(cfg)
