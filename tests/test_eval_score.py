@@ -135,6 +135,28 @@ def test_video_model_system_renders_frame_aligned_video(setup, tmp_path, one_thr
         VideoModelSystem(tmp_path / "none", root, "stage1_gt_conditions")
 
 
+def test_stage2_decoded_system_scores_video_and_token_statistics(setup, tmp_path, one_thread):
+    from test_video_pipeline import make_pipeline
+
+    from signgen.eval.systems import DecodedEmbeddingSystem
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+
+    cfg, root, evaluators, _ = setup
+    make_pipeline(size=64).save_pretrained(tmp_path / "video")
+    torch.manual_seed(0)
+    FSQAutoencoder(embedding_channels=8, embedding_size=(32, 32), hidden_channels=(8, 8),
+                   levels=(3, 3, 3), pose_hidden=16).save_pretrained(tmp_path / "fsq")
+    system = DecodedEmbeddingSystem(tmp_path / "video", tmp_path / "fsq", root,
+                                    num_inference_steps=1)
+    result = score_system(system, root, "test_unseen_signers", evaluators, progress=False)
+    assert result["system"] == "stage2_decoded" and result["num_samples"] == 2
+    for key in ("bt_wer", "pck", "ssim_masked", "dtw_mje"):
+        assert result[key] is not None, key
+    stats = system.token_stats()
+    assert 0 < stats["codebook_usage"] <= 1 and 0 <= stats["consecutive_repeat_rate"] <= 1
+    assert stats["smplx_joint_error_mm"] > 0  # an untrained pose head is off
+
+
 def test_lookup_baseline_poses_are_rendered_to_video_by_stage_one(setup, tmp_path, one_thread):
     from test_video_pipeline import make_pipeline
 

@@ -23,7 +23,7 @@ from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
-           "stage1_no_temporal", "signgen")
+           "stage1_no_temporal", "stage2_decoded", "signgen")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -38,6 +38,15 @@ def _build_system(name: str, cfg, args):
 
     if name == "ground_truth":
         return GroundTruthSystem()
+    if name == "stage2_decoded":  # stage I embeddings through the FSQ autoencoder
+        from signgen.eval.systems import DecodedEmbeddingSystem
+
+        model = args.model or Path(cfg.experiment.output_dir) / "video_temporal" / "model"
+        fsq = args.fsq or Path(cfg.experiment.output_dir) / "fsq" / "model"
+        return DecodedEmbeddingSystem(model, fsq, Path(cfg.data.root) / cfg.data.dataset,
+                                      num_inference_steps=args.steps,
+                                      guidance_scale=args.guidance, seed=cfg.experiment.seed,
+                                      window=args.window, overlap=args.overlap)
     if name == "signgen":  # the whole engine from the sample's text
         from signgen.eval.systems import TextToSignSystem
 
@@ -94,6 +103,8 @@ def _score(args) -> None:
     result["command"] = "python -m signgen.eval " + " ".join(sys.argv[1:])
     if hasattr(system, "info"):
         result["system_info"] = system.info
+    if hasattr(system, "token_stats"):
+        result.update(system.token_stats())
     path = write_result(result, RESULTS_DIR)
     print(path.with_suffix(".md").read_text())
 
@@ -194,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "(default: the run's trained model), or the "
                                        "SignGenPipeline folder for signgen (default: "
                                        "assets/pipeline)")
+    score.add_argument("--fsq", help="FSQ autoencoder folder for stage2_decoded (default: "
+                                     "the run's fsq/model)")
     score.add_argument("--render-video", action="store_true",
                        help="lookup_concat: render its poses to video with the stage I model")
     score.add_argument("--steps", type=int, help="denoising steps (stage1_*)")

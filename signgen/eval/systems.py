@@ -191,3 +191,74 @@ def sampling_settings(folder: Path, **given) -> dict:
     if "window_batch" in settings:
         settings["window_batch"] = settings["window_batch"] or None
     return settings
+
+
+class DecodedEmbeddingSystem(VideoModelSystem):
+    """Stage II round trip (``stage2_decoded``): the sample's own conditions -> stage-I
+    condition embedding -> FSQ tokens -> decoded embedding -> the video model; the FSQ
+    pose head gives the keypoints and the SMPL-X pose. Frame-aligned.
+
+    ``token_stats()`` adds what the stage-II targets are stated in: ``codebook_usage``
+    (0-1), ``consecutive_repeat_rate``, ``smplx_joint_error_mm`` (body + hand joints and
+    fingertips against the sample's true pose, with its betas and expression)."""
+
+    def __init__(self, pipeline_dir: str | Path, fsq_dir: str | Path, root: str | Path,
+                 name: str = "stage2_decoded", **kwargs) -> None:
+        from signgen.body.model import BodyModel
+        from signgen.models.fsq_autoencoder import FSQAutoencoder
+
+        super().__init__(pipeline_dir, root, name, **kwargs)
+        self.fsq = load_pretrained(FSQAutoencoder, fsq_dir).eval()
+        self.body = BodyModel().eval()
+        self.info["fsq_model"] = str(fsq_dir)
+        self.indices, self.repeats, self.pairs, self.joint_errors = [], 0, 0, []
+
+    def generate(self, gt: GroundTruth) -> SystemOutput:
+        import torch
+        from PIL import Image
+
+        from signgen.models.fsq_autoencoder import keypoints_to_pixels
+
+        folder = self.root / "samples" / gt.sample["sample_id"]
+        with read_npz(folder / "conditions.npz") as c, read_npz(folder / "motion.npz") as m:
+            pose_map, hand_render = c["pose_map"], c["hand_render"]
+            motion = {k: torch.as_tensor(m[k]).float() for k in ("poses", "betas",
+                                                                  "expression", "transl")}
+        with torch.no_grad():
+            embedding = self.pipe.encode_conditions(pose_map, hand_render)
+            out = self.fsq(embedding, num_frames=len(embedding))
+        self._count(out.indices, out.smplx_pose, motion)
+        reference = Image.open(self.root / "references" / f"{gt.sample['signer_id']}.png")
+        generator = torch.Generator().manual_seed(self.seed + self.calls)
+        self.calls += 1
+        frames = self.pipe(reference.convert("RGB"), condition_embeddings=out.embedding,
+                           **self.sampling, generator=generator, progress=False).frames
+        height, width = frames.shape[1:3]
+        keypoints = keypoints_to_pixels(out.keypoints, height, width).numpy()
+        return SystemOutput(video=frames, keypoints=keypoints,
+                            visible=np.ones(keypoints.shape[:2], dtype=bool),
+                            frame_aligned=True)
+
+    def _count(self, indices, smplx_pose, motion: dict) -> None:
+        import torch
+
+        from signgen.body.model import SMPLXParams
+        from signgen.training.tasks.fsq import joint_error_indices
+
+        self.indices.append(indices.flatten())
+        self.repeats += int((indices[1:] == indices[:-1]).all(dim=1).sum())
+        self.pairs += len(indices) - 1
+        joints = list(joint_error_indices())
+        with torch.no_grad():
+            predicted, true = (self.body(SMPLXParams.from_full_pose(
+                pose, motion["betas"], motion["expression"], motion["transl"])).joints[:, joints]
+                for pose in (smplx_pose, motion["poses"]))
+        self.joint_errors.append(1000 * (predicted - true).norm(dim=-1).mean().item())
+
+    def token_stats(self) -> dict[str, float]:
+        import torch
+
+        counts = torch.bincount(torch.cat(self.indices), minlength=self.fsq.codebook_size)
+        return {"codebook_usage": (counts > 0).sum().item() / self.fsq.codebook_size,
+                "consecutive_repeat_rate": self.repeats / max(self.pairs, 1),
+                "smplx_joint_error_mm": float(np.mean(self.joint_errors))}
