@@ -186,3 +186,18 @@ def test_report_names_results_scored_by_older_evaluators():
     same = {**new, "system": "d", "date": "2026-11-25T10:00:00+00:00"}
     assert _stale_results([old, new, undated, same]) == [old, undated]
     assert _stale_results([]) == []
+
+
+def test_report_lists_stage2_token_statistics(tmp_path, monkeypatch):
+    import argparse
+
+    import signgen.eval.__main__ as cli
+
+    row = {"system": "stage2_decoded", "split": "test_unseen_signers", "num_samples": 3,
+           "evaluators": {}, "codebook_usage": 0.8125, "consecutive_repeat_rate": 0.02,
+           "smplx_joint_error_mm": 21.25}
+    (tmp_path / "stage2_decoded__test_unseen_signers.json").write_text(json.dumps(row))
+    monkeypatch.setattr(cli, "RESULTS_DIR", tmp_path)
+    cli._report(argparse.Namespace(out=str(tmp_path / "results.md")))
+    text = (tmp_path / "results.md").read_text()
+    assert "| stage2_decoded | test_unseen_signers | 3 | 0.812 | 0.020 | 21.2 |" in text

@@ -182,6 +182,16 @@ def _report(args) -> None:
              "video-only systems). `stage1_*` rows run on the first `num_samples` clips "
              "of the split (see each file's `command` and `system_info`).", "",
              markdown_table(results), ""]
+    tokens = [r for r in results if "codebook_usage" in r]
+    if tokens:  # stage II's own targets (issue #6)
+        lines += ["Stage II tokens (`stage2_decoded`: the stage-I embeddings of the sample's "
+                  "conditions through the FSQ autoencoder):", "",
+                  "| system | split | samples | codebook usage | consecutive repeat rate | "
+                  "SMPL-X joint error mm |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['system']} | {r['split']} | {r['num_samples']} | "
+                  f"{r['codebook_usage']:.3f} | {r['consecutive_repeat_rate']:.3f} | "
+                  f"{r['smplx_joint_error_mm']:.1f} |" for r in tokens]
+        lines.append("")
     stale = _stale_results(results)
     if stale:
         lines += ["Scored with other evaluator weights than the newest results (not "
