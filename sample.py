@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,11 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     height, width = pipe.frame_size
+    start = time.perf_counter()
     vertices, joints = pose_body(body, out.smplx_pose)
     avatar = render_avatar(body, vertices, height, width)
+    out.timings["render_avatar"] = time.perf_counter() - start
+    start = time.perf_counter()
     write_mp4(out_dir / "avatar.mp4", avatar, fps)
     write_smplx_npz(out_dir / "smplx.npz", out.smplx_pose, fps, gender=cfg.body.gender,
                     betas=np.zeros(body.num_betas, np.float32))
@@ -122,6 +126,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         write_mp4(out_dir / "video.mp4", out.frames, fps)
         rows.insert(0, out.frames)
     write_png(out_dir / "preview.png", contact_sheet(rows))
+    out.timings["write_files"] = time.perf_counter() - start
     write_json(out_dir / "tokens.json", {
         "text": args.text, "gloss": args.gloss, "language": args.lang or pipe.languages[0],
         "seed": args.seed, "fps": fps, "model": str(model_dir),
