@@ -108,7 +108,8 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
                reference_image=reference, avatar_only=args.avatar_only, seed=args.seed,
                num_inference_steps=args.steps or sampling.num_inference_steps,
                guidance_scale=sampling.guidance_scale, window=sampling.window,
-               overlap=sampling.overlap, window_batch=sampling.window_batch or None)
+               overlap=sampling.overlap, window_batch=sampling.window_batch or None,
+               precision=sampling.precision)
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     height, width = pipe.frame_size

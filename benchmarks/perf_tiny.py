@@ -96,6 +96,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--window-batch", type=int, help="windows per UNet call of the fast "
                         "run (0: all; default: the model's sampling settings)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"],
+                        help="the fast run's precision (default: the model's sampling settings)")
     parser.add_argument("--plain-steps", type=int, default=20)
     parser.add_argument("--plain-guidance", type=float, default=2.0)
     parser.add_argument("--no-score", action="store_true",
@@ -109,13 +111,13 @@ def main(argv=None) -> dict:
     truths = list(iter_ground_truth(root, split_samples(root, args.split, args.num)))
     seed = cfg.experiment.seed
     fast = TextToSignSystem(args.model, root, "signgen_fast", seed=seed, render_avatar=True,
-                            window_batch=args.window_batch)
+                            window_batch=args.window_batch, precision=args.precision)
     with torch.inference_mode():
         fast_outputs, fast_row = run(fast, truths, cfg.data.fps)
         plain = TextToSignSystem(args.model, root, "signgen_plain", seed=seed,
                                  num_inference_steps=args.plain_steps,
                                  guidance_scale=args.plain_guidance, render_avatar=True,
-                                 window_batch=1)
+                                 window_batch=1, precision="fp32")
         plain_outputs, plain_row = run(plain, truths, cfg.data.fps)
     result = {"benchmark": "perf", "config": args.config, "split": args.split,
               "num_samples": len(truths), "threads": args.threads,

@@ -167,6 +167,17 @@ def test_windows_batched_into_one_unet_call_give_the_same_video(temporal, concat
     torch.testing.assert_close(outs[0], outs[2], atol=2e-5, rtol=0)
 
 
+def test_bf16_precision_stays_close_to_fp32(one_thread):
+    pipe = make_pipeline(temporal=True, concat=True)
+    full, half = (run(pipe, frames=6, window=4, overlap=1, output_type="pt",
+                      precision=p) for p in ("fp32", "bf16"))
+    assert full.frames.dtype == half.frames.dtype == torch.float32
+    assert half.embeddings.dtype == torch.float32
+    assert 0 < (full.frames - half.frames).abs().mean() < 0.02  # of a [0,1] range
+    with pytest.raises(InvalidInputError, match="precision must be one of"):
+        run(pipe, precision="fp8")
+
+
 @pytest.mark.parametrize("temporal", [False, True])
 def test_reference_latent_is_concatenated_when_the_unet_takes_it(temporal, one_thread):
     concat = make_pipeline(temporal=temporal, concat=True)

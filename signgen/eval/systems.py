@@ -117,7 +117,8 @@ class TextToSignSystem:
     def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str = "signgen",
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  window: int | None = None, overlap: int | None = None, seed: int = 0,
-                 render_avatar: bool = False, window_batch: int | None = None) -> None:
+                 render_avatar: bool = False, window_batch: int | None = None,
+                 precision: str | None = None) -> None:
         from signgen.pipelines.sign_gen import SignGenPipeline
 
         folder = Path(pipeline_dir)
@@ -125,7 +126,8 @@ class TextToSignSystem:
         self.pipe.set_progress_bar_config(disable=True)
         self.sampling = sampling_settings(folder, num_inference_steps=num_inference_steps,
                                           guidance_scale=guidance_scale, window=window,
-                                          overlap=overlap, window_batch=window_batch)
+                                          overlap=overlap, window_batch=window_batch,
+                                          precision=precision)
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
         self.body = None
         if render_avatar:
@@ -178,7 +180,7 @@ def sampling_defaults(folder: Path) -> dict:
 
 
 SAMPLING_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 1.0, "window": 8,
-                     "overlap": 2, "window_batch": 1}
+                     "overlap": 2, "window_batch": 1, "precision": "fp32"}
 
 
 def sampling_settings(folder: Path, **given) -> dict:

@@ -188,7 +188,7 @@ class SignGenPipeline(DiffusionPipeline):
                  reference_image=None, *, avatar_only: bool = False, seed: int = 0,
                  num_inference_steps: int = 20, guidance_scale: float = 1.0,
                  window: int = 8, overlap: int = 2, window_batch: int | None = 1,
-                 greedy: bool = True,
+                 precision: str = "fp32", greedy: bool = True,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  max_frames: int | None = None, progress: bool = True) -> SignGenOutput:
         """Sign ``text`` (or ``glosses``) in ``language`` (default: the model's first).
@@ -217,8 +217,7 @@ class SignGenPipeline(DiffusionPipeline):
                 reference_image, condition_embeddings=embeddings,
                 num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                 generator=torch.Generator().manual_seed(seed), window=window, overlap=overlap,
-                window_batch=window_batch,
-                progress=progress)
+                window_batch=window_batch, precision=precision, progress=progress)
             frames = video.frames
             timings["render_video"] = time.perf_counter() - start
         return SignGenOutput(frames=frames, smplx_pose=smplx_pose, keypoints=keypoints,
