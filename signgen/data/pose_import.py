@@ -1,4 +1,5 @@
-"""Import MediaPipe Holistic ``.pose`` files (pose-format) as signgen keypoints.
+"""Import MediaPipe Holistic or COCO-WholeBody ``.pose`` files (pose-format) as signgen
+keypoints.
 
 Real signing clips are usually shared as MediaPipe Holistic ``.pose`` files (what
 pose-format's ``video_to_pose --format mediapipe`` and the spoken-to-signed lexicons
@@ -13,10 +14,18 @@ they are, pixel centres at integers as signgen projects them; MediaPipe's (norma
 x times width) put them half a source pixel further right and down, which this
 ignores.
 
+The other layout read is one component, ``COCO_WHOLEBODY_133`` (:data:`COCO_COMPONENT`):
+the 133 COCO-WholeBody points in order, named :data:`COCO_POINT_NAMES`, point format
+XYC, image pixels, confidence = the estimator's score; what ``python -m
+signgen.data.onnx_pose`` writes from a DWPose / RTMW model.  Its points are visible where
+the score exceeds :data:`COCO_MIN_SCORE` (0.3) unless ``min_confidence`` says otherwise.
+:func:`keypoints_to_imported_pose` frames such keypoints held in memory the same way.
+
 :func:`import_pose` turns one into signgen's condition keypoints:
 
 0. Optionally a span ``[start_s, end_s)`` of the file (:func:`frame_span`).
-1. Holistic -> COCO-WholeBody-133 (see ``signgen.body.keypoints``): body and feet from
+1. Holistic -> COCO-WholeBody-133 (see ``signgen.body.keypoints``; a COCO_WHOLEBODY_133
+   file is taken point by point, by name): body and feet from
    the pose landmarks by joint name (the small toes have no MediaPipe point and are
    masked), hands from the hand components (same 21-point order), the ibug-68 face
    from the face mesh through :data:`MEDIAPIPE_FACE_TO_IBUG68`.  Points are looked up
@@ -52,6 +61,10 @@ WORLD_COMPONENT = "POSE_WORLD_LANDMARKS"
 FACE_COMPONENT = "FACE_LANDMARKS"
 LEFT_HAND_COMPONENT = "LEFT_HAND_LANDMARKS"
 RIGHT_HAND_COMPONENT = "RIGHT_HAND_LANDMARKS"
+COCO_COMPONENT = "COCO_WHOLEBODY_133"
+#: Visibility threshold of COCO_WHOLEBODY_133 scores: DWPose's drawing code (ControlNet's
+#: DWPose annotator) treats a SimCC score above 0.3 as a detected keypoint.
+COCO_MIN_SCORE = 0.3
 
 # MediaPipe face-mesh indices averaged into each ibug-68 landmark (ibug order: 17 jaw
 # points from the signer's right ear to the left, right brow, left brow, nose bridge,
@@ -165,6 +178,14 @@ def _slot_sources() -> list[tuple[str, tuple[str, ...]]]:
 
 
 _SLOTS = _slot_sources()
+# Point names of the COCO_WHOLEBODY_133 component: COCO_WHOLEBODY_NAMES, except that the
+# hand roots, which it calls left_wrist / right_wrist like the body's wrists (9, 10), get
+# mmpose's coco_wholebody names: points are looked up by name, so names must be unique.
+COCO_POINT_NAMES: tuple[str, ...] = tuple(
+    {91: "left_hand_root", 112: "right_hand_root"}.get(i, name)
+    for i, name in enumerate(COCO_WHOLEBODY_NAMES))
+assert len(set(COCO_POINT_NAMES)) == NUM_KEYPOINTS
+_COCO_SLOTS = [(COCO_COMPONENT, (name,)) for name in COCO_POINT_NAMES]
 
 
 def read_pose_file(path: str | os.PathLike) -> Pose:
@@ -183,18 +204,27 @@ def read_pose_file(path: str | os.PathLike) -> Pose:
                                 f"{type(err).__name__}: {str(err)[:120]})") from err
 
 
-def _file_points(pose: Pose, name: str, min_confidence: float):
-    """Person 0 of a Holistic-layout Pose: points (T,P,D) float64, ok (T,P) bool and
-    {component: {point name: column}}; InvalidInputError for another layout."""
+def _layout(pose: Pose, name: str) -> tuple[list, float]:
+    """(the 133 slots' sources, the default min_confidence) of a Holistic or
+    COCO_WHOLEBODY_133 Pose; InvalidInputError for another layout."""
     components = [c.name for c in pose.header.components]
+    if COCO_COMPONENT in components:
+        return _COCO_SLOTS, COCO_MIN_SCORE
     if POSE_COMPONENT not in components:
-        raise InvalidInputError(f"{name}: not a MediaPipe Holistic pose (components "
-                                f"{components}; expected {POSE_COMPONENT}, "
-                                f"{LEFT_HAND_COMPONENT}, {RIGHT_HAND_COMPONENT})")
+        raise InvalidInputError(f"{name}: not a MediaPipe Holistic or {COCO_COMPONENT} pose "
+                                f"(components {components}; expected {POSE_COMPONENT}, "
+                                f"{LEFT_HAND_COMPONENT}, {RIGHT_HAND_COMPONENT}, or "
+                                f"{COCO_COMPONENT})")
     missing = [c for c in (LEFT_HAND_COMPONENT, RIGHT_HAND_COMPONENT) if c not in components]
     if missing:
         raise InvalidInputError(f"{name}: no hand component {missing} (components "
                                 f"{components}); signing needs both hands' landmarks")
+    return _SLOTS, 0.0
+
+
+def _file_points(pose: Pose, name: str, min_confidence: float):
+    """Person 0 of a Pose: points (T,P,D) float64, ok (T,P) bool and
+    {component: {point name: column}}; InvalidInputError for malformed data."""
     data = np.ma.getdata(pose.body.data)
     if data.ndim != 4 or data.shape[-1] < 2:
         raise InvalidInputError(f"{name}: body data of shape {data.shape}, expected "
@@ -236,34 +266,40 @@ def _gather(points: np.ndarray, ok: np.ndarray, offsets: dict,
     return np.where(visible[..., None], coords, 0.0), visible
 
 
-def holistic_to_coco(pose: Pose, name: str = "pose",
-                     min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray,
-                                                           np.ndarray | None]:
-    """A Holistic-layout Pose -> COCO-WholeBody keypoints in the file's pixels.
+def pose_to_coco(pose: Pose, name: str = "pose",
+                 min_confidence: float | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray | None]:
+    """A Holistic- or COCO_WHOLEBODY_133-layout Pose -> COCO-WholeBody keypoints in the
+    file's pixels.
 
     A point is visible where it is unmasked, finite and its confidence exceeds
-    ``min_confidence``; a slot averaging two mesh points needs both.
+    ``min_confidence`` (None: 0 for Holistic, :data:`COCO_MIN_SCORE` for
+    COCO_WHOLEBODY_133); a slot averaging two mesh points needs both.
     Returns:
         keypoints: (T,133,2) float64 file pixels; visible: (T,133) bool;
         hands_3d: (T,2,21,3) float64 (x, y, z) or None when the points have no z.
     Raises InvalidInputError (naming ``name``) for another layout, no hand components,
     no frames or no person.
     """
+    slots, default = _layout(pose, name)
+    min_confidence = default if min_confidence is None else min_confidence
     points, ok, offsets = _file_points(pose, name, min_confidence)
-    coords, visible = _gather(points, ok, offsets, _SLOTS)
+    coords, visible = _gather(points, ok, offsets, slots)
     hands = coords[:, _LEFT_HAND_START:].reshape(len(coords), 2, 21, -1)
     hands_3d = hands[..., :3] if coords.shape[-1] >= 3 else None
     return coords[..., :2], visible, hands_3d
 
 
 def world_to_coco(pose: Pose, name: str = "pose",
-                  min_confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+                  min_confidence: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """POSE_WORLD_LANDMARKS of a Holistic Pose in the COCO body and feet slots.
 
     Undoes pose-format's scaling (x times the header's width, y times its height).
     Returns world (T,133,3) float64 metres and visible (T,133) bool (only slots 0..22
     can be visible), or None when the file has no world landmarks (or no z).
     """
+    _, default = _layout(pose, name)
+    min_confidence = default if min_confidence is None else min_confidence
     points, ok, offsets = _file_points(pose, name, min_confidence)
     if WORLD_COMPONENT not in offsets or points.shape[-1] < 3:
         return None
@@ -417,19 +453,28 @@ def _normalise(keypoints: np.ndarray, visible: np.ndarray, size: tuple[int, int]
     return np.where(visible[..., None], out, 0.0).astype(np.float32), visible, transform
 
 
+def _check_fps(fps, label: str = "fps", optional: bool = False) -> None:
+    if (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
+            or not math.isfinite(fps) or fps <= 0):
+        raise InvalidInputError(f"{label} must be a positive number{' or None' * optional}, "
+                                f"got {fps!r}")
+
+
 def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
                 fps: float | None = None, shoulder_width: float = DEFAULT_SHOULDER_WIDTH,
                 shoulder_centre: tuple[float, float] = DEFAULT_SHOULDER_CENTRE,
-                min_confidence: float = 0.0, start_s: float = 0.0,
+                min_confidence: float | None = None, start_s: float = 0.0,
                 end_s: float | None = None) -> ImportedPose:
-    """Read a MediaPipe Holistic ``.pose`` file as COCO-WholeBody keypoints.
+    """Read a MediaPipe Holistic or COCO_WHOLEBODY_133 ``.pose`` file as COCO-WholeBody
+    keypoints.
 
     Args:
         path: the ``.pose`` file.
         size: (height, width) of the output pixel frame.
         fps: output frame rate (None keeps the file's).
         shoulder_width, shoulder_centre: framing, see :func:`normalise_keypoints`.
-        min_confidence: points at or below this confidence are masked.
+        min_confidence: points at or below this confidence are masked (None: 0 for
+            Holistic files, :data:`COCO_MIN_SCORE` for COCO_WHOLEBODY_133 files).
         start_s, end_s: import only the span [start_s, end_s) seconds of the file
             (:func:`frame_span`; end None = to the end); framed on that span alone.
     Raises InvalidInputError, naming the file, for an unreadable, empty or truncated
@@ -438,16 +483,64 @@ def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
     some or all frames are only masked.
     """
     size = _check_frame(size, shoulder_width, shoulder_centre)
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.number))
-                            or not math.isfinite(fps) or fps <= 0):
-        raise InvalidInputError(f"fps must be a positive number or None, got {fps!r}")
+    if fps is not None:
+        _check_fps(fps, optional=True)
     name = str(path)
     pose = read_pose_file(path)
     src_fps = float(pose.body.fps)
     if not (math.isfinite(src_fps) and src_fps > 0):
         raise InvalidInputError(f"{name}: invalid fps {pose.body.fps!r} in the file")
-    keypoints, visible, hands_3d = holistic_to_coco(pose, name, min_confidence)
+    keypoints, visible, hands_3d = pose_to_coco(pose, name, min_confidence)
     world = world_to_coco(pose, name, min_confidence)
+    return _assemble(name, keypoints, visible, src_fps, size, fps, shoulder_width,
+                     shoulder_centre, start_s, end_s, hands_3d, world)
+
+
+def keypoints_to_imported_pose(keypoints, scores, fps: float,
+                               size: tuple[int, int] = (128, 128),
+                               out_fps: float | None = None,
+                               threshold: float = COCO_MIN_SCORE,
+                               shoulder_width: float = DEFAULT_SHOULDER_WIDTH,
+                               shoulder_centre: tuple[float, float] = DEFAULT_SHOULDER_CENTRE,
+                               name: str = "keypoints") -> ImportedPose:
+    """COCO-WholeBody keypoints of a video (e.g. ``WholeBodyPoseEstimator``'s output) ->
+    an :class:`ImportedPose`, exactly as :func:`import_pose` frames the ``.pose`` file
+    ``signgen.data.onnx_pose`` writes of them.
+
+    Args:
+        keypoints: (T,133,2) pixels (column, row) of the video, pixel centres at integers.
+        scores: (T,133) float; a point is visible where its score exceeds ``threshold``
+            (NaN never) and its coordinates are finite.
+        fps: the video's frame rate; out_fps: resample to this rate (None keeps fps).
+        size, shoulder_width, shoulder_centre: the output frame, see :func:`import_pose`.
+    Raises InvalidInputError for bad shapes or values, nothing visible, or no frame with
+    both shoulders.
+    """
+    size = _check_frame(size, shoulder_width, shoulder_centre)
+    _check_fps(fps)
+    if out_fps is not None:
+        _check_fps(out_fps, "out_fps", optional=True)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_KEYPOINTS, 2) or not len(keypoints):
+        raise InvalidInputError(f"{name}: keypoints must have shape (T, {NUM_KEYPOINTS}, 2) "
+                                f"with T >= 1, got {keypoints.shape}")
+    if scores.shape != keypoints.shape[:2]:
+        raise InvalidInputError(f"{name}: scores must have shape {keypoints.shape[:2]}, got "
+                                f"{scores.shape}")
+    visible = (scores > threshold) & np.isfinite(keypoints).all(-1)
+    keypoints = np.where(visible[..., None], keypoints, 0.0)
+    return _assemble(name, keypoints, visible, float(fps), size, out_fps, shoulder_width,
+                     shoulder_centre, 0.0, None, None, None)
+
+
+def _assemble(name: str, keypoints: np.ndarray, visible: np.ndarray, src_fps: float,
+              size: tuple[int, int], fps: float | None, shoulder_width: float,
+              shoulder_centre: tuple[float, float], start_s: float, end_s: float | None,
+              hands_3d: np.ndarray | None,
+              world: tuple[np.ndarray, np.ndarray] | None) -> ImportedPose:
+    """Span, resampling and framing of a clip's COCO keypoints (T,133,2) in source
+    pixels (see :func:`import_pose`)."""
     source_frames = len(keypoints)
     try:
         span = frame_span(len(keypoints), src_fps, start_s, end_s)
@@ -459,7 +552,7 @@ def import_pose(path: str | os.PathLike, size: tuple[int, int] = (128, 128),
     world = None if world is None else (world[0][cut], world[1][cut])
     if not visible.any():
         raise InvalidInputError(f"{name}: no visible landmark in any frame (all confidences "
-                                f"are zero or masked)")
+                                f"are at or below the threshold, or masked)")
     out_fps = src_fps if fps is None else float(fps)
     if out_fps != src_fps:
         if hands_3d is not None:

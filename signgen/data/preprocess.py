@@ -16,6 +16,13 @@ video with pose-format's CLI (pose-format is installed with signgen; its estimat
 
     video_to_pose --format mediapipe -i VIDEO.mp4 -o POSES_DIR/<sample_id>.pose
 
+or, without MediaPipe, a COCO-WholeBody ``.pose`` file from a local DWPose / RTMW ONNX
+model (``pip install 'signgen[onnx]'``; 2-D only, so the fit below has no world
+landmarks)::
+
+    python -m signgen.data.onnx_pose --model DWPOSE.onnx --video VIDEO.mp4 \\
+        --out POSES_DIR/<sample_id>.pose
+
 How2Sign's clips are named ``<sample_id>.mp4``, so ``videos_to_poses --format mediapipe
 --directory <split>_rgb_front_clips/raw_videos`` writes them all next to the clips (then
 ``--poses`` is that folder).  PHOENIX-2014-T and CSL-Daily ship folders of frames; make a
