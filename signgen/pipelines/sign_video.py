@@ -338,7 +338,7 @@ class SignVideoPipeline(DiffusionPipeline):
                 else:
                     pred = pred[0]
                 for span, window_pred in zip(group, pred, strict=True):
-                    total[span] += window_pred * weights
+                    total[span] += window_pred * weights.to(window_pred)
                     weight[span] += weights
             noise_pred = (total / weight.to(total)).to(latents.dtype)
             latents = self.scheduler.step(noise_pred, t, latents).prev_sample
