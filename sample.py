@@ -232,9 +232,12 @@ def run_batch(pipe, body, cfg, args, model_dir: Path, model_version: str) -> dic
     for job in tqdm(jobs[rank::world], desc=f"rank {rank}" if world > 1 else "jobs",
                     unit="item"):
         final = out_root / job["id"]
-        # Temporary folders of this job left by a killed run (only this rank owns the job).
-        for stale in out_root.glob(f".tmp-{job['id']}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        # Temporary folders of this job (".tmp-<id>-<pid>", not another id's that starts
+        # with this one) left by a killed run; only this rank owns the job.
+        prefix = f".tmp-{job['id']}-"
+        for stale in out_root.glob(prefix + "*"):
+            if stale.name[len(prefix):].isdigit():
+                shutil.rmtree(stale, ignore_errors=True)
         if (final / DONE_MARKER).is_file():
             counts["skipped"] += 1
             continue

@@ -112,3 +112,13 @@ def test_batch_shards_over_two_processes(engine, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == [f"j{i}" for i in range(5)]
     assert "rank 0: 3 done" in result.stdout and "rank 1: 2 done" in result.stdout
+
+
+def test_batch_removes_only_its_own_stale_temporary_folders(engine, tmp_path, one_thread):
+    jobs = _jobs(tmp_path / "jobs.jsonl", [{"id": "a", "gloss": "HELLO"}])
+    out = tmp_path / "batch"
+    (out / ".tmp-a-999").mkdir(parents=True)  # left by a killed run of job "a"
+    (out / ".tmp-a-b-123").mkdir()  # job "a-b", being written by another rank
+    assert sample.cli(["--batch", str(jobs), "--model", str(engine), "--out", str(out),
+                       "--avatar-only"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".tmp-a-b-123", "a"]
