@@ -212,3 +212,37 @@ def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
     cfg = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={tmp_path}", *SMALL])
     with pytest.raises(SignGenError, match="python train.py --stage vae_decoder"):
         train.main(cfg, "video_frames", progress=False)
+
+
+def test_colour_shift_changes_frames_and_reference_alike():
+    from signgen.training.tasks.video import colour_shift
+
+    g = torch.Generator().manual_seed(0)
+    clip = torch.rand(2, 3, 3, 4, 4, generator=g) * 2 - 1  # (B,F,3,H,W)
+    reference = clip[:, 0].clone()  # the same pixels as frame 0
+    order = torch.tensor([[2, 0, 1], [0, 1, 2]])
+    gain = torch.tensor([[1.0, 0.8, 1.2], [1.0, 1.0, 1.0]])
+    shifted_clip, shifted_ref = colour_shift(clip, order, gain), colour_shift(reference, order,
+                                                                             gain)
+    torch.testing.assert_close(shifted_clip[:, 0], shifted_ref)  # alike per sample
+    torch.testing.assert_close(shifted_clip[1], clip[1])  # identity order and gain
+    expected = ((clip[0, :, 2] + 1) / 2 * 1.0) * 2 - 1  # new channel 0 = old channel 2
+    torch.testing.assert_close(shifted_clip[0, :, 0], expected)
+    expected = (((clip[0, :, 0] + 1) / 2 * 0.8) * 2 - 1)  # channel 1 = old 0, gain 0.8
+    torch.testing.assert_close(shifted_clip[0, :, 1], expected)
+    assert shifted_clip.min() >= -1 and shifted_clip.max() <= 1
+
+
+def test_colour_augmented_batches_encode_their_own_reference_latents(trained, one_thread):
+    from signgen.training.tasks.video import VideoTask
+
+    cfg, _, _ = trained
+    task = VideoTask(cfg, temporal=False, progress=False)
+    items = [task.train_dataset()[i] for i in range(2)]
+    batch = task.collate(items)
+    plain = task._with_latents(dict(batch), "cpu")
+    torch.manual_seed(0)
+    shifted = task._with_latents(dict(batch), "cpu", augment=1.0)
+    assert not torch.allclose(plain["latents"], shifted["latents"])
+    if "reference_latents" in plain:
+        assert not torch.allclose(plain["reference_latents"], shifted["reference_latents"])

@@ -368,6 +368,10 @@ class VideoConfig:
     denoiser: DenoiserModelConfig = field(default_factory=DenoiserModelConfig)
     sampling: VideoSamplingConfig = field(default_factory=VideoSamplingConfig)
     clip_length: int = positive(8)  # frames per training clip in phase 2
+    # Training: probability per sample of one random colour change (channel order and
+    # per-channel gain) applied alike to its frames and its reference image, so the model
+    # copies colours from the reference instead of memorising the training signers'.
+    colour_augment: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
     gradient_checkpointing: bool = False

@@ -125,6 +125,16 @@ def collate(items: list[dict]) -> dict:
     return batch
 
 
+def colour_shift(images: torch.Tensor, order: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """One colour change per sample: images (B,3,H,W) or (B,F,3,H,W) in [-1,1]; order
+    (B,3) int64, the new channel order; gain (B,3) per output channel -> same shape,
+    clamped to [-1,1]."""
+    index = order.view(len(order), *([1] * (images.ndim - 4)), 3, 1, 1).expand_as(images)
+    shifted = (torch.gather(images, -3, index) + 1) / 2
+    shifted = shifted * gain.view(len(gain), *([1] * (images.ndim - 4)), 3, 1, 1)
+    return (shifted * 2 - 1).clamp(-1, 1)
+
+
 class VideoTask:
     """Phase 1 (``temporal=False``) or phase 2 (``temporal=True``) of the video model."""
 
@@ -145,8 +155,11 @@ class VideoTask:
         self.ema_decay = self.video.ema_decay
         # Frozen inputs (the VAE, the data, phase 1's UNet in phase 2) and the model recipe:
         # a run folder of another recipe is never resumed.
-        recipe = json.dumps([asdict(self.video.denoiser), asdict(self.video.condition_encoder),
-                             asdict(self.video.reference_encoder)], sort_keys=True)
+        parts = [asdict(self.video.denoiser), asdict(self.video.condition_encoder),
+                 asdict(self.video.reference_encoder)]
+        if self.video.colour_augment:  # (absent when off: earlier runs keep their hash)
+            parts.append({"colour_augment": self.video.colour_augment})
+        recipe = json.dumps(parts, sort_keys=True)
         self.inputs_version = (f"vae {weights_hash(self.vae_dir)} data "
                                f"{self.train_frames.plan_hash} recipe "
                                f"{hashlib.sha256(recipe.encode()).hexdigest()[:12]}")
@@ -241,21 +254,35 @@ class VideoTask:
     def collate(self, items: list[dict]) -> dict:
         return collate(items)
 
-    def _with_latents(self, batch: dict, device) -> dict:
+    def _with_latents(self, batch: dict, device, augment: float = 0.0) -> dict:
         """The batch on ``device`` with ``latents`` ((B,c,h,w) or (B,F,c,h,w)) encoded by
-        the frozen VAE in place of ``video``."""
+        the frozen VAE in place of ``video``; with probability ``augment`` per sample its
+        video and reference first get the same random colour change (``colour_shift``)."""
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                  for k, v in batch.items()}
+        shifted = None
+        if augment > 0 and "latents" not in batch:
+            size = len(batch["video"])
+            shifted = torch.rand(size) < augment
+            order = torch.stack([torch.randperm(3) if s else torch.arange(3)
+                                 for s in shifted.tolist()]).to(device)
+            gain = torch.where(shifted[:, None], 0.75 + 0.5 * torch.rand(size, 3),
+                               torch.ones(size, 3)).to(device)
+            batch["video"] = colour_shift(batch["video"], order, gain)
+            batch["reference"] = colour_shift(batch["reference"], order, gain)
         if "latents" not in batch:
             video = batch.pop("video")
             self.vae.to(device)
             latents = encode_frames(self.vae, video.flatten(0, 1) if video.ndim == 5 else video)
             batch["latents"] = latents.view(*video.shape[:-3], *latents.shape[1:])
         if self.video.reference_encoder.concat_latent and "reference_latents" not in batch:
-            batch["reference_latents"] = torch.cat([self._reference_latent(signer, image)
-                                                    for signer, image in zip(
-                                                        batch["signer_ids"],
-                                                        batch["reference"], strict=True)])
+            recoloured = shifted.tolist() if shifted is not None else [False] * len(
+                batch["reference"])
+            batch["reference_latents"] = torch.cat([
+                encode_frames(self.vae, image[None]) if changed  # not the cached signer's
+                else self._reference_latent(signer, image)
+                for signer, image, changed in zip(batch["signer_ids"], batch["reference"],
+                                                  recoloured, strict=True)])
         return batch
 
     def _reference_latent(self, signer_id: str, image: torch.Tensor) -> torch.Tensor:
@@ -277,7 +304,7 @@ class VideoTask:
 
     def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device
-        batch = self._with_latents(batch, device)
+        batch = self._with_latents(batch, device, self.video.colour_augment)
         batch_size = len(batch["latents"])
         noise = torch.randn_like(batch["latents"])
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps,
