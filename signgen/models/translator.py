@@ -71,27 +71,49 @@ class DecoderLayer(nn.Module):
         return _heads(k, self.heads), _heads(v, self.heads)
 
     def forward(self, x: torch.Tensor, text_kv: tuple[torch.Tensor, torch.Tensor],
-                text_mask: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """x (B,N,D) new positions; text_mask (B,L) bool (True = a real text token);
-        cache: keys and values (B,heads,P,d) of the P earlier positions. Returns x and the
-        cache extended by the N new positions."""
+                text_attn_mask: torch.Tensor | None, cache: KVCache | None = None,
+                ) -> torch.Tensor:
+        """x (B,N,D) new positions; text_attn_mask (B,1,1,L) bool (True = a real text
+        token) or None for all real; ``cache`` holds the keys and values of the earlier
+        positions and takes those of the N new ones. Returns x."""
         p = self.dropout if self.training else 0.0
         q, k, v = self.qkv(self.norm_self(x)).chunk(3, dim=-1)
         q, k, v = _heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads)
         if cache is not None:
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+            k, v = cache.append(k, v)
         n, total = q.shape[2], k.shape[2]
         # Causal over all positions: new position i (absolute total - n + i) sees <= itself.
-        causal = torch.ones(n, total, dtype=torch.bool, device=x.device).tril(total - n)
+        # One new position sees every cached one: no mask needed.
+        causal = None if n == 1 else torch.ones(n, total, dtype=torch.bool,
+                                                 device=x.device).tril(total - n)
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=causal, dropout_p=p)
         x = x + self.drop(self.out_self(_merge(attended)))
         q = _heads(self.q_cross(self.norm_cross(x)), self.heads)
-        attended = F.scaled_dot_product_attention(q, *text_kv, attn_mask=text_mask[:, None, None],
+        attended = F.scaled_dot_product_attention(q, *text_kv, attn_mask=text_attn_mask,
                                                   dropout_p=p)
         x = x + self.drop(self.out_cross(_merge(attended)))
-        x = x + self.drop(self.mlp(self.norm_mlp(x)))
-        return x, (k, v)
+        return x + self.drop(self.mlp(self.norm_mlp(x)))
+
+
+class KVCache:
+    """Self-attention keys and values of one decoder layer, preallocated for ``capacity``
+    positions (appending copies only the new positions, never the prefix)."""
+
+    def __init__(self, batch: int, heads: int, head_dim: int, capacity: int,
+                 like: torch.Tensor) -> None:
+        self.keys = like.new_empty(batch, heads, capacity, head_dim)
+        self.values = like.new_empty(batch, heads, capacity, head_dim)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store (B,heads,N,d) keys/values after the cached ones; returns all (B,heads,P+N,d)."""
+        end = self.length + k.shape[2]
+        if end > self.keys.shape[2]:
+            raise InvalidInputError(f"KV cache of {self.keys.shape[2]} positions is full")
+        self.keys[:, :, self.length:end] = k
+        self.values[:, :, self.length:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -182,17 +204,21 @@ class SignTranslator(ModelMixin, ConfigMixin):
         x = self.code_embed(frame_tokens + self.slot_offsets).sum(dim=2)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
 
-    def _decode(self, x: torch.Tensor, text_kv: list, text_mask: torch.Tensor,
-                caches: list | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
-        new_caches = []
+    def _decode(self, x: torch.Tensor, text_kv: list, text_attn_mask: torch.Tensor | None,
+                caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,N,D) decoder inputs -> code logits (B,N,S,C) and end logits (B,N)."""
         for i, layer in enumerate(self.decoder):
-            x, cache = layer(x, text_kv[i], text_mask, None if caches is None else caches[i])
-            new_caches.append(cache)
+            x = layer(x, text_kv[i], text_attn_mask, None if caches is None else caches[i])
         x = self.decoder_norm(x)
         b, n, _ = x.shape
         codes = self.code_head(x).view(b, n, self.config.tokens_per_frame,
                                        self.config.codebook_size)
-        return codes, self.end_head(x).squeeze(-1), new_caches
+        return codes, self.end_head(x).squeeze(-1)
+
+    @staticmethod
+    def _text_attn_mask(text_mask: torch.Tensor) -> torch.Tensor | None:
+        """(B,L) bool -> the (B,1,1,L) cross-attention mask, or None when no text is padded."""
+        return None if bool(text_mask.all()) else text_mask[:, None, None]
 
     # -- training --------------------------------------------------------------------------
     def forward(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
@@ -209,7 +235,7 @@ class SignTranslator(ModelMixin, ConfigMixin):
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         start = (self.start_frame + self.frame_position[0]).expand(len(memory), 1, -1)
         x = torch.cat([start, self.embed_frames(frame_tokens)], dim=1)
-        codes, end, _ = self._decode(x, text_kv, text_mask)
+        codes, end = self._decode(x, text_kv, self._text_attn_mask(text_mask))
         return TranslatorOutput(code_logits=codes, end_logits=end)
 
     # -- generation ------------------------------------------------------------------------
@@ -236,11 +262,15 @@ class SignTranslator(ModelMixin, ConfigMixin):
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         batch = len(memory)
         x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1)
-        caches, frames = None, []
+        text_attn_mask = self._text_attn_mask(text_mask)
+        head_dim = self.config.dim // self.config.num_heads
+        caches = [KVCache(batch, self.config.num_heads, head_dim, max_frames + 1, like=memory)
+                  for _ in self.decoder]
+        frames = []
         finished = torch.zeros(batch, dtype=torch.bool)
         lengths = torch.full((batch,), max_frames, dtype=torch.long)
         for t in range(max_frames + 1):
-            codes, end, caches = self._decode(x, text_kv, text_mask, caches)
+            codes, end = self._decode(x, text_kv, text_attn_mask, caches)
             if t >= min_frames:
                 ends = (end[:, -1].float().sigmoid() > 0.5).cpu() & ~finished
                 lengths[ends] = t
@@ -257,7 +287,9 @@ class SignTranslator(ModelMixin, ConfigMixin):
                                            generator=generator).view(probs.shape[:-1])
                 chosen = chosen.to(logits.device)
             frames.append(chosen)
-            x = self.embed_frames(chosen[:, None], offset=t)
+            # chosen codes are in range by construction: index the tables directly.
+            x = (self.code_embed(chosen + self.slot_offsets).sum(dim=1)
+                 + self.frame_position[t + 1])[:, None]
         if not frames:
             return [torch.zeros(0, self.config.tokens_per_frame, dtype=torch.long)
                     for _ in range(batch)]
