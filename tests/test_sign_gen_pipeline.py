@@ -143,3 +143,42 @@ def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
     (fsq / "fsq.json").write_text(json.dumps({"condition_encoder_hash": "feedfacecafe"}))
     with pytest.raises(SignGenError, match="trained on condition encoder feedfacecafe"):
         assemble(video, fsq, translator, tmp_path / "engine2")
+
+
+def test_assemble_stores_half_precision_and_loads_as_float32(tmp_path, one_thread):
+    import copy
+    import json
+
+    from signgen.paths import weights_hash
+    from signgen.pipelines.assemble import assemble
+
+    pipe = build()
+    video, fsq, translator = tmp_path / "video", tmp_path / "fsq", tmp_path / "tr"
+    pipe.video_pipeline().save_pretrained(video)
+    pipe.fsq.save_pretrained(fsq)
+    (fsq / "fsq.json").write_text(json.dumps(
+        {"condition_encoder_hash": weights_hash(video / "condition_encoder")}))
+    pipe.translator.save_pretrained(translator)
+    pipe.text_tokenizer.save(translator)
+    (translator / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
+    full = assemble(video, fsq, translator, tmp_path / "full")
+    half = assemble(video, fsq, translator, tmp_path / "half", storage_dtype="float16")
+
+    def weight_bytes(folder):
+        return sum(p.stat().st_size for p in folder.rglob("*.safetensors"))
+
+    assert weight_bytes(half) < 0.6 * weight_bytes(full)
+    assert json.loads((half / "stages.json").read_text())["storage_dtype"] == "float16"
+    loaded = SignGenPipeline.from_pretrained(half)
+    loaded.set_progress_bar_config(disable=True)
+    for module in (loaded.translator, loaded.fsq, loaded.unet, loaded.vae):
+        assert {p.dtype for p in module.parameters()} == {torch.float32}
+    # The loaded weights are the float32 ones rounded to float16, computed in float32.
+    rounded = copy.deepcopy(pipe)
+    for module in (rounded.translator, rounded.fsq, rounded.unet, rounded.vae,
+                   rounded.condition_encoder, rounded.reference_encoder):
+        for p in module.parameters():
+            p.data = p.data.half().float()
+    assert np.array_equal(run(loaded).frames, run(rounded).frames)
+    with pytest.raises(Exception, match="storage dtype 'int4'"):
+        assemble(video, fsq, translator, tmp_path / "bad", storage_dtype="int4")

@@ -11,6 +11,10 @@ belong together (each export records the hash of what it was trained on):
 ``--signers``: a folder of ``<id>.png`` reference images copied into ``signers/`` (the
 signers ``sample.py --signer`` offers); ``--signer-ids`` picks some of them. The folder is
 written under a temporary name and renamed when complete.
+
+``--storage-dtype float16`` stores the weights at half size (the shipped demo does, to
+stay small); ``SignGenPipeline.from_pretrained`` computes in float32 whatever the stored
+dtype, so only the weights' rounding to float16 differs from the float32 stages.
 """
 
 from __future__ import annotations
@@ -45,8 +49,16 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
                            f"checkpoint {translator_info['fsq_id']}, not of {fsq} ({fsq_id})")
 
 
+STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+
+
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
-             signers: Path | None = None, signer_ids: list[str] | None = None) -> Path:
+             signers: Path | None = None, signer_ids: list[str] | None = None,
+             storage_dtype: str = "float32") -> Path:
+    """Write the pipeline folder ``out`` from the three exported stages (weights stored as
+    ``storage_dtype``); returns ``out``."""
+    import torch
+
     from signgen.data.text_tokenizer import TextTokenizer
     from signgen.loading import load_pretrained
     from signgen.models.fsq_autoencoder import FSQAutoencoder
@@ -54,6 +66,8 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
     from signgen.pipelines.sign_gen import SIGNERS_FOLDER, SignGenPipeline
     from signgen.pipelines.sign_video import SignVideoPipeline
 
+    if storage_dtype not in STORAGE_DTYPES:
+        raise SignGenError(f"storage dtype {storage_dtype!r} is not one of {STORAGE_DTYPES}")
     video, fsq, translator, out = map(Path, (video, fsq, translator, out))
     check_stages(video, fsq, translator)
     parts = load_pretrained(SignVideoPipeline, video)
@@ -65,6 +79,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                            text_tokenizer=TextTokenizer.load(translator))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
+    for module in (pipe.translator, pipe.fsq, pipe.vae, pipe.unet, pipe.condition_encoder,
+                   pipe.reference_encoder):
+        module.to(dtype=getattr(torch, storage_dtype))
     pipe.save_pretrained(tmp)
     if signers is not None:
         images = sorted(Path(signers).glob("*.png"))
@@ -78,6 +95,7 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
         for image in images:
             shutil.copy2(image, tmp / SIGNERS_FOLDER / image.name)
     sources = {"video": str(video), "fsq": str(fsq), "translator": str(translator),
+               "storage_dtype": storage_dtype,
                "video_json": json.loads((video / "video.json").read_text())
                if (video / "video.json").is_file() else None}
     (tmp / "stages.json").write_text(json.dumps(sources, indent=2) + "\n")
@@ -93,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--translator", required=True, help="exported translator folder")
     parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
     parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
+    parser.add_argument("--storage-dtype", default="float32", choices=STORAGE_DTYPES,
+                        help="dtype the weights are stored in (computation is float32)")
     parser.add_argument("--out", required=True, help="the pipeline folder to write")
     args = parser.parse_args(argv)
     out = assemble(Path(args.video), Path(args.fsq), Path(args.translator), Path(args.out),
-                   Path(args.signers) if args.signers else None, args.signer_ids)
+                   Path(args.signers) if args.signers else None, args.signer_ids,
+                   args.storage_dtype)
     print(f"pipeline -> {out}")
     return 0
 

@@ -119,6 +119,8 @@ class SignGenPipeline(DiffusionPipeline):
                                     f"model_index.json)")
         _check_format(folder)
         kwargs.setdefault("use_safetensors", True)  # never a pickled .bin fallback
+        # Weights may be stored in half precision (assemble --storage-dtype); compute in fp32.
+        kwargs.setdefault("dtype", torch.float32)
         with model_load_errors(cls.__name__, folder):
             kwargs.setdefault("text_tokenizer", TextTokenizer.load(folder / TOKENIZER_FOLDER))
             return super().from_pretrained(folder, **kwargs)
