@@ -58,7 +58,11 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-DEFAULT_MODEL = Path("assets") / "pipeline"
+def default_model() -> Path:
+    """The shipped demo pipeline: <assets>/pipeline (``python train.py --stage demo``)."""
+    from signgen.paths import assets_dir
+
+    return assets_dir() / "pipeline"
 
 
 def _reference(args, model_dir: Path):
@@ -275,10 +279,10 @@ def cli(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, args.overrides)  # fail early on a bad config
     if args.text is not None and args.gloss is not None:
         raise InvalidInputError("give --text or --gloss, not both")
-    model_dir = Path(args.model) if args.model else DEFAULT_MODEL
+    model_dir = Path(args.model) if args.model else default_model()
     if not (model_dir / "model_index.json").is_file():
         raise InvalidInputError(f"no signgen pipeline in {model_dir}" + (
-            "; the demo weights are not shipped yet (issue #8): pass --model DIR"
+            "; rebuild the shipped demo with python train.py --stage demo, or pass --model DIR"
             if not args.model else ""))
     if args.batch and not Path(args.batch).is_file():
         raise InvalidInputError(f"no jobs file {args.batch}")

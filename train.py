@@ -1,6 +1,7 @@
 """Train a signgen component from a config.
 
     python train.py --stage video [--config tiny] [section.key=value ...]
+    python train.py --stage demo      # every stage, then the shipped assets/pipeline
 
 Every stage runs through one accelerate training loop; a stage supplies only its model
 and loss. Configs are described in configs/ and signgen/config/schema.py.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from signgen.cli import ArgumentParser, NotBuiltYetError, run_cli
 from signgen.config import DEFAULT_CONFIG, SignGenConfig, config_hash, config_to_yaml, load_config
+from signgen.provenance import git_commit
 
 # stage -> module with build_task(cfg) and train_config(cfg), or the issue that builds it
 TASKS = {
@@ -37,7 +39,11 @@ SEQUENCES = {"video": ("video_frames", "video_temporal")}
 EVALUATORS = ("recogniser", "pose_recogniser", "video_pose_recogniser", "keypoints",
               "hand_keypoints", "identity")
 NOT_BUILT: dict[str, str] = {}
-STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT])
+# ``--stage demo``: these stages, the FSQ token sets, the translator, then the pipeline
+# folder <assets>/pipeline that sample.py uses by default (weights stored as float16).
+DEMO_STAGES = ("vae", "vae_decoder", "video", "fsq")
+DEMO_TOKEN_SPLITS = ("train", "dev")
+STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT, "demo"])
 
 
 def build_parser() -> ArgumentParser:
@@ -58,6 +64,8 @@ def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = Tru
 
     if stage in NOT_BUILT:
         raise NotBuiltYetError(f"training {NOT_BUILT[stage]} is not built yet")
+    if stage == "demo":
+        return build_demo(cfg, command=command, progress=progress)
     if stage in SEQUENCES:
         for part in SEQUENCES[stage]:
             model_dir = main(cfg, part, command=command, progress=progress)
@@ -65,7 +73,7 @@ def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = Tru
     module = importlib.import_module(TASKS[stage])
     run_dir = Path(cfg.experiment.output_dir) / stage
     metadata = {"stage": stage, "command": command, "config_hash": config_hash(cfg),
-                "config": config_to_yaml(cfg)}
+                "git_commit": git_commit(), "config": config_to_yaml(cfg)}
     model_dir = run_training(module.build_task(cfg), module.train_config(cfg), run_dir,
                              seed=cfg.experiment.seed, device=cfg.experiment.device,
                              metadata=metadata, progress=progress)
@@ -80,6 +88,48 @@ def main(cfg: SignGenConfig, stage: str, command: str = "", progress: bool = Tru
         tmp.rename(target)
         print(f"evaluator {stage} -> {target}")
     return model_dir
+
+
+def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
+               out: Path | None = None) -> Path:
+    """The whole demo recipe; every step resumes (or is skipped) when re-run. Writes the
+    pipeline folder ``out`` (default <assets>/pipeline) with ``demo.json``: the command,
+    seed, config hash, git commit and each stage's training summary. Returns ``out``."""
+    import json
+
+    from signgen.data.synthsign.generate import generate
+    from signgen.data.tokens import (
+        META_FILE,
+        default_tokens_dir,
+        fsq_weights_id,
+        tokenise_with_export,
+    )
+    from signgen.paths import assets_dir
+    from signgen.pipelines.assemble import assemble
+
+    out = Path(out) if out else assets_dir() / "pipeline"
+    dataset = generate(cfg, progress=progress)
+    folders = {stage: main(cfg, stage, command=command, progress=progress)
+               for stage in DEMO_STAGES}
+    fsq_dir = folders["fsq"]
+    for split in DEMO_TOKEN_SPLITS:
+        if not (default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split) / META_FILE).is_file():
+            tokenise_with_export(fsq_dir, dataset, split, progress=progress)
+    folders["translator"] = main(cfg, "translator", command=command, progress=progress)
+    assemble(folders["video"], fsq_dir, folders["translator"], out,
+             signers=dataset / "references", storage_dtype="float16")
+    stages = {}
+    for stage in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq", "translator"):
+        info = json.loads((Path(cfg.experiment.output_dir) / stage / "model" /
+                           "training.json").read_text())
+        stages[stage] = {k: info.get(k) for k in ("steps", "seed", "config_hash", "command",
+                                                  "git_commit", "eval")}
+    (out / "demo.json").write_text(json.dumps({
+        "command": command, "seed": cfg.experiment.seed, "config_hash": config_hash(cfg),
+        "git_commit": git_commit(), "storage_dtype": "float16", "stages": stages},
+        indent=2) + "\n")
+    print(f"demo pipeline -> {out}")
+    return out
 
 
 def cli(argv: list[str] | None = None) -> int:

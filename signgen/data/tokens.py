@@ -160,10 +160,36 @@ def fsq_weights_id(fsq_dir: str | Path) -> str:
     return weights_hash(fsq_dir)
 
 
+def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: str,
+                         out: str | Path | None = None, progress: bool = True) -> Path:
+    """Tokenise ``split`` of ``dataset_root`` with the exported FSQ folder ``fsq_dir`` and
+    the stage-I condition encoder its ``fsq.json`` names (checked by hash); ``out``
+    defaults to ``<dataset_root>/tokens/<fsq_id>/<split>``. Returns the token folder."""
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+    from signgen.paths import weights_hash
+    from signgen.training.tasks.fsq import load_condition_encoder
+
+    fsq_dir = Path(fsq_dir)
+    info_path = fsq_dir / "fsq.json"
+    if not info_path.is_file():
+        raise SignGenError(f"{fsq_dir} is not an exported FSQ autoencoder (no fsq.json); "
+                           f"train one with python train.py --stage fsq")
+    info = json.loads(info_path.read_text())
+    video_dir = Path(info["video_model"])
+    encoder = load_condition_encoder(video_dir)
+    found = weights_hash(video_dir / "condition_encoder")
+    if found != info["condition_encoder_hash"]:
+        raise SignGenError(f"the condition encoder in {video_dir} (hash {found}) is not the "
+                           f"one the FSQ autoencoder was trained on "
+                           f"({info['condition_encoder_hash']})")
+    fsq_id = fsq_weights_id(fsq_dir)
+    out = Path(out) if out else default_tokens_dir(dataset_root, fsq_id, split)
+    return tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, dataset_root,
+                          split, out, fsq_id, progress=progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     from signgen.config import DEFAULT_CONFIG, load_config
-    from signgen.models.fsq_autoencoder import FSQAutoencoder
-    from signgen.training.tasks.fsq import load_condition_encoder
 
     parser = ArgumentParser(description="Encode a dataset split into FSQ tokens.")
     parser.add_argument("--fsq", required=True, help="exported FSQ folder (with fsq.json)")
@@ -174,26 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
-    fsq_dir = Path(args.fsq)
-    info_path = fsq_dir / "fsq.json"
-    if not info_path.is_file():
-        raise SignGenError(f"{fsq_dir} is not an exported FSQ autoencoder (no fsq.json); "
-                           f"train one with python train.py --stage fsq")
-    info = json.loads(info_path.read_text())
-    video_dir = Path(info["video_model"])
-    encoder = load_condition_encoder(video_dir)
-    from signgen.paths import weights_hash
-
-    found = weights_hash(video_dir / "condition_encoder")
-    if found != info["condition_encoder_hash"]:
-        raise SignGenError(f"the condition encoder in {video_dir} (hash {found}) is not the "
-                           f"one the FSQ autoencoder was trained on "
-                           f"({info['condition_encoder_hash']})")
-    fsq_id = fsq_weights_id(fsq_dir)
     root = Path(cfg.data.root) / cfg.data.dataset
-    out = Path(args.out) if args.out else default_tokens_dir(root, fsq_id, args.split)
-    tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, root, args.split, out,
-                   fsq_id)
+    out = tokenise_with_export(args.fsq, root, args.split, args.out)
     print(f"tokens of {args.split} -> {out}")
     return 0
 
