@@ -201,3 +201,24 @@ def test_report_lists_stage2_token_statistics(tmp_path, monkeypatch):
     cli._report(argparse.Namespace(out=str(tmp_path / "results.md")))
     text = (tmp_path / "results.md").read_text()
     assert "| stage2_decoded | test_unseen_signers | 3 | 0.812 | 0.020 | 21.2 |" in text
+
+
+def test_text_systems_render_video_or_only_the_avatar_pose(setup, engine, one_thread):
+    from signgen.eval.score import GroundTruth
+    from signgen.eval.systems import TextToSignSystem
+
+    cfg, root, evaluators, _ = setup
+    sample = json.loads((root / "samples" / RENDERED[0] / "sample.json").read_text())
+    gt = GroundTruth(sample, None, None, None, (1.0, 1.0, 1.0))
+    video = TextToSignSystem(engine, root, num_inference_steps=1, window=4, overlap=1)
+    out = video.generate(gt)
+    assert out.video is not None and out.video.shape[0] == out.keypoints.shape[0]
+    assert out.keypoints.shape[1:] == (133, 2) and not out.frame_aligned
+    avatar = TextToSignSystem(engine, root, name="text2avatar", avatar_only=True)
+    out = avatar.generate(gt)
+    assert out.video is None and out.keypoints.shape[1:] == (133, 2)
+    assert avatar.info["avatar_only"] and "render_video" not in avatar.timings
+    result = score_system(avatar, root, "test_novel_sentences", evaluators, progress=False)
+    assert result["system"] == "text2avatar"
+    assert result["dtw_mje"] is not None and result["pose_bt_wer"] is not None
+    assert result["bt_wer"] is None and result["ssim"] is None  # no video to score

@@ -23,7 +23,7 @@ from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
-           "stage1_no_temporal", "stage2_decoded", "signgen")
+           "stage1_no_temporal", "stage2_decoded", "text2video", "text2avatar")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -47,14 +47,16 @@ def _build_system(name: str, cfg, args):
                                       num_inference_steps=args.steps,
                                       guidance_scale=args.guidance, seed=cfg.experiment.seed,
                                       window=args.window, overlap=args.overlap)
-    if name == "signgen":  # the whole engine from the sample's text
+    if name in ("text2video", "text2avatar"):  # the whole engine from the sample's text
         from signgen.eval.systems import TextToSignSystem
+        from signgen.paths import assets_dir
 
-        return TextToSignSystem(args.model or Path("assets") / "pipeline",
-                                Path(cfg.data.root) / cfg.data.dataset,
+        return TextToSignSystem(args.model or assets_dir() / "pipeline",
+                                Path(cfg.data.root) / cfg.data.dataset, name=name,
                                 num_inference_steps=args.steps, guidance_scale=args.guidance,
                                 window=args.window, overlap=args.overlap,
-                                seed=cfg.experiment.seed)
+                                seed=cfg.experiment.seed,
+                                avatar_only=name == "text2avatar")
     if name in VIDEO_SYSTEMS:
         from signgen.eval.systems import VideoModelSystem
 

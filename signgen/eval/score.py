@@ -161,6 +161,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     dtw, pck_values, jit, ssims, ssims_m, psnrs = [], [], [], [], [], []
     clip_embeddings, clip_signers = [], []
     notes: dict[str, str] = {}
+    too_short = 0  # outputs under 3 frames: no jitter
     generate_seconds = 0.0
     samples = split_samples(root, split, num)
     for gt in tqdm(iter_ground_truth(root, samples), total=len(samples),
@@ -195,7 +196,10 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
             joints = metrics.DTW_JOINTS
             dtw.append(metrics.dtw_mje(norm_gt[:, joints], norm_out[:, joints],
                                        gt.visible[:, joints], visible[:, joints]))
-            jit.append(metrics.jitter(norm_out[:, joints], visible[:, joints]))
+            if len(keypoints) >= 3:  # jitter (an acceleration) needs 3 frames
+                jit.append(metrics.jitter(norm_out[:, joints], visible[:, joints]))
+            else:
+                too_short += 1
     result = {"system": system.name, "split": split, "num_samples": len(samples)}
     if video_hyps:
         result["bt_wer"] = metrics.wer(refs, video_hyps)
@@ -209,6 +213,8 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
         result["pose_bt_bleu4"] = metrics.bleu4(refs, pose_hyps)
     result["dtw_mje"] = _mean(dtw)
     result["jitter"] = _mean(jit)
+    if too_short:
+        notes["jitter"] = f"mean over the outputs of 3+ frames ({too_short} shorter left out)"
     result["pck"] = _mean(pck_values)
     if not pck_values:
         notes["pck"] = "needs frame-aligned video"

@@ -110,15 +110,17 @@ class TextToSignSystem:
     """The whole engine: the sample's text (and language) -> tokens -> SMPL-X pose and
     keypoints -> video of the sample's signer (its reference image), by
     ``SignGenPipeline``. Not frame-aligned (the translator chooses the length).
+    ``avatar_only``: no video, only the decoded pose (keypoints of the SMPL-X avatar),
+    the ``text2avatar`` system.
 
     ``timings`` sums the pipeline's seconds per stage over every call, plus the avatar
     rendering when ``render_avatar``; ``frames`` counts the frames produced."""
 
-    def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str = "signgen",
+    def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str = "text2video",
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  window: int | None = None, overlap: int | None = None, seed: int = 0,
                  render_avatar: bool = False, window_batch: int | None = None,
-                 precision: str | None = None) -> None:
+                 precision: str | None = None, avatar_only: bool = False) -> None:
         from signgen.pipelines.sign_gen import SignGenPipeline
 
         folder = Path(pipeline_dir)
@@ -129,6 +131,7 @@ class TextToSignSystem:
                                           overlap=overlap, window_batch=window_batch,
                                           precision=precision)
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
+        self.avatar_only = avatar_only
         self.body = None
         if render_avatar:
             from signgen.body.model import BodyModel
@@ -137,7 +140,8 @@ class TextToSignSystem:
         self.timings: dict[str, float] = {}
         self.frames = 0
         self.info = {"model": str(folder), **self.sampling,
-                     "scheduler": type(self.pipe.scheduler).__name__, "seed": seed}
+                     "scheduler": type(self.pipe.scheduler).__name__, "seed": seed,
+                     "avatar_only": avatar_only}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         import time
@@ -145,10 +149,13 @@ class TextToSignSystem:
         from PIL import Image
 
         sample = gt.sample
-        reference = Image.open(self.root / "references" / f"{sample['signer_id']}.png")
-        out = self.pipe(sample["text"], sample["language"],
-                        reference_image=reference.convert("RGB"),
-                        seed=self.seed + self.calls, **self.sampling, progress=False)
+        reference = None
+        if not self.avatar_only:
+            with Image.open(self.root / "references" / f"{sample['signer_id']}.png") as image:
+                reference = image.convert("RGB")
+        out = self.pipe(sample["text"], sample["language"], reference_image=reference,
+                        avatar_only=self.avatar_only, seed=self.seed + self.calls,
+                        **self.sampling, progress=False)
         self.calls += 1
         timings = dict(out.timings)
         if self.body is not None:
