@@ -1,8 +1,9 @@
 """Turn a real sign-language corpus into a signgen dataset folder (issue #9).
 
     python -m signgen.data.preprocess --corpus {phoenix14t,how2sign,csl_daily}
-        --root CORPUS_DIR --poses POSES_DIR [--out DATASET_DIR] [--splits train dev test]
-        [--workers N] [--limit N] [--config tiny] [KEY=VALUE ...]
+        --root CORPUS_DIR (--poses POSES_DIR | --smplx SMPLX_DIR [--hamer HAMER_DIR])
+        [--out DATASET_DIR] [--splits train dev test] [--workers N] [--limit N]
+        [--config tiny] [KEY=VALUE ...]
 
 The output has SynthSign's layout and ``format`` (see ``synthsign/generate.py``), so
 ``SynthSignDataset`` and every training stage read it once ``data.dataset`` names it
@@ -31,6 +32,16 @@ lossless video of each at the corpus's frame rate first (PHOENIX: 25 fps; CSL-Da
 
     ffmpeg -framerate 25 -pattern_type glob -i 'FRAMES_DIR/*.png' -c:v libx264 -crf 0 \\
         CLIP.mp4
+
+Or, instead of ``--poses``, the output of 3-D estimators: ``--smplx SMPLX_DIR`` with one
+SMPL-X estimator file per item (SMPLer-X / OSX / Multi-HMR style), ``SMPLX_DIR/<sample_id>.npz``,
+and optionally ``--hamer HAMER_DIR`` with HaMeR's hands, ``HAMER_DIR/<sample_id>.npz``
+(formats: :mod:`signgen.data.estimator_import`).  Then step 1 reads those files
+(``import_estimates``: the estimated parameters, HaMeR's hands where it found them,
+resampled like the keypoints), the keypoints are the estimated joints projected with the
+estimator's camera and framed as below, and step 3 fits nothing: the estimated body is
+only placed before ``signing_camera`` (its ``fit_error`` is that placement's pixel
+error), and its expression is kept.  Steps 2 and 4 are the same.
 
 Per item (:class:`CorpusSampleMaker`):
 
@@ -112,16 +123,23 @@ def plan_items(corpus: str, root: str | os.PathLike,
     return items
 
 
-def settings(cfg: SignGenConfig, corpus: str, splits) -> dict:
-    """Everything besides the item list that determines the samples."""
+def settings(cfg: SignGenConfig, corpus: str, splits, inputs: tuple[str, ...] = ("pose",)
+             ) -> dict:
+    """Everything besides the item list that determines the samples (``inputs``: the
+    kinds of input file, see :func:`preprocess`)."""
     from signgen.body.fitting import FitConfig
     from signgen.data.pose_import import DEFAULT_SHOULDER_CENTRE, DEFAULT_SHOULDER_WIDTH
 
-    return {"version": PREPROCESS_VERSION, "corpus": corpus, "splits": list(splits),
-            "fps": cfg.data.fps, "height": cfg.render.height, "width": cfg.render.width,
-            "shoulder_width": DEFAULT_SHOULDER_WIDTH,
-            "shoulder_centre": list(DEFAULT_SHOULDER_CENTRE), "fit": asdict(FitConfig()),
-            "body": asdict(cfg.body)}
+    setup = {"version": PREPROCESS_VERSION, "corpus": corpus, "splits": list(splits),
+             "fps": cfg.data.fps, "height": cfg.render.height, "width": cfg.render.width,
+             "shoulder_width": DEFAULT_SHOULDER_WIDTH,
+             "shoulder_centre": list(DEFAULT_SHOULDER_CENTRE), "fit": asdict(FitConfig()),
+             "body": asdict(cfg.body)}
+    if inputs != ("pose",):  # (absent for .pose input: earlier plan hashes stay valid)
+        from signgen.data.estimator_import import ESTIMATOR_IMPORT_VERSION
+
+        setup["estimators"] = {"inputs": list(inputs), "version": ESTIMATOR_IMPORT_VERSION}
+    return setup
 
 
 def plan_hash(items: list[CorpusItem], setup: dict) -> str:
@@ -193,9 +211,10 @@ def warp_frame(frame: np.ndarray, transform: FrameTransform, size: tuple[int, in
 
 
 def read_clip(path: Path, indices: np.ndarray, transform: FrameTransform,
-              size: tuple[int, int], expected_frames: int) -> np.ndarray:
+              size: tuple[int, int], expected_frames: int,
+              source: str = "pose file") -> np.ndarray:
     """Frames ``indices`` (T,) of a video or frame folder, warped: (T,H,W,3) uint8.
-    DataError unless it has exactly ``expected_frames`` frames (the pose file's)."""
+    DataError unless it has exactly ``expected_frames`` frames (the ``source``'s)."""
     where: dict[int, list[int]] = {}
     for position, index in enumerate(indices.tolist()):
         where.setdefault(index, []).append(position)
@@ -212,7 +231,7 @@ def read_clip(path: Path, indices: np.ndarray, transform: FrameTransform,
             fill = np.median(border, axis=0)
         out[where[index]] = warp_frame(frame, transform, size, fill)
     if count != expected_frames:
-        raise DataError(f"{path} has {count} frames but its pose file {expected_frames}; "
+        raise DataError(f"{path} has {count} frames but its {source} {expected_frames}; "
                         f"the landmarks must come from this very video")
     return out
 
@@ -235,36 +254,50 @@ class CorpusSampleMaker:
         self.camera = signing_camera(cfg.render.width, cfg.render.height)
         self.renderer = MeshRenderer(cfg.render.width, cfg.render.height)
 
-    def make(self, item: CorpusItem, pose_path: Path) -> tuple[dict, dict]:
+    def make(self, item: CorpusItem, inputs: dict[str, Path]) -> tuple[dict, dict]:
         """(arrays, info) of one item: frames/pose_map/hand_render (T,H,W,3) uint8 and
         the motion arrays; info holds the fit error and the seconds per step.
+        ``inputs``: {'pose': the .pose file} or {'smplx': the SMPL-X estimator file,
+        optionally 'hamer': the HaMeR file} (see the module docstring).
         Raises SignGenError (InvalidInputError, DataError) for bad input files."""
         import torch
 
+        from signgen.data.estimator_import import import_estimates
         from signgen.data.pose_import import import_pose, nearest_frames
         from signgen.data.synthsign.conditions import draw_pose_map, render_hands
 
         seconds = {}
         start = time.perf_counter()
-        pose = import_pose(pose_path, size=self.size, fps=self.cfg.data.fps,
-                           start_s=item.start_s, end_s=item.end_s)
+        clip = None
+        if "smplx" in inputs:
+            clip = import_estimates(inputs["smplx"], self.body, self.camera,
+                                    inputs.get("hamer"), fps=self.cfg.data.fps,
+                                    start_s=item.start_s, end_s=item.end_s)
+            pose = clip.pose
+        else:
+            pose = import_pose(inputs["pose"], size=self.size, fps=self.cfg.data.fps,
+                               start_s=item.start_s, end_s=item.end_s)
         first, stop = pose.source_span
         indices = first + nearest_frames(stop - first, pose.source_fps, pose.fps)
         seconds["import"] = time.perf_counter() - start
 
         start = time.perf_counter()
         frames = read_clip(item.video_path, indices, pose.transform, self.size,
-                           pose.source_frames)
+                           pose.source_frames, "pose file" if clip is None else "SMPL-X file")
         seconds["video"] = time.perf_counter() - start
 
-        start = time.perf_counter()
-        world = self._world_input(pose)
-        result = self.fitter.fit(keypoints2d=pose.keypoints, confidence2d=pose.visible,
-                                 camera=self.camera, **world)
-        seconds["fit"] = time.perf_counter() - start
+        world = {}
+        if clip is None:
+            start = time.perf_counter()
+            world = self._world_input(pose)
+            result = self.fitter.fit(keypoints2d=pose.keypoints, confidence2d=pose.visible,
+                                     camera=self.camera, **world)
+            params, fit_error = result.params(), result.error_2d.numpy()
+            seconds["fit"] = time.perf_counter() - start
+        else:  # no fit: the estimated body, as import_estimates placed it
+            params, fit_error = clip.params, clip.placement_error
 
         start = time.perf_counter()
-        params = result.params()
         with torch.no_grad():
             out = self.body(params)
         frames_t = len(frames)
@@ -273,15 +306,15 @@ class CorpusSampleMaker:
             "pose_map": draw_pose_map(pose.keypoints, pose.visible, *self.size),
             "hand_render": render_hands(out.vertices.numpy(), self.body, self.camera,
                                         self.renderer),
-            "poses": result.poses.numpy().astype(np.float32),
-            "betas": result.betas.numpy().astype(np.float32),
-            "expression": np.zeros((frames_t, self.body.num_expression), np.float32),
-            "transl": result.transl.numpy().astype(np.float32),
+            "poses": params.full_pose().numpy().astype(np.float32),
+            "betas": params.betas[0].numpy().astype(np.float32),
+            "expression": params.expression.numpy().astype(np.float32),  # 0 for a fit
+            "transl": params.transl.numpy().astype(np.float32),
             "joints": out.joints.numpy().astype(np.float32),
             "keypoints": pose.keypoints,
             "visible": pose.visible,
             "frame_gloss": np.full(frames_t, -1, np.int16),
-            "fit_error": result.error_2d.numpy().astype(np.float32),
+            "fit_error": fit_error.astype(np.float32),
         }
         seconds["render"] = time.perf_counter() - start
         error = arrays["fit_error"][np.isfinite(arrays["fit_error"])]
@@ -291,6 +324,9 @@ class CorpusSampleMaker:
                                  "median": float(np.median(error)) if len(error) else None,
                                  "frames_without_keypoints": int(frames_t - len(error))},
                 "seconds": seconds}
+        if clip is not None:
+            info["estimators"] = {"inputs": sorted(inputs), "hamer_frames": clip.hamer_frames,
+                                  "hamer_offset_px": clip.hamer_offset_px}
         return arrays, info
 
     def _world_input(self, pose) -> dict:
@@ -307,7 +343,7 @@ class CorpusSampleMaker:
 
 
 def write_sample(root: Path, item: CorpusItem, signer_id: str, arrays: dict, info: dict,
-                 cfg: SignGenConfig, pose_path: Path) -> None:
+                 cfg: SignGenConfig, inputs: dict[str, Path]) -> None:
     """Write one sample atomically, in SynthSign's layout (plus the per-frame fit error)."""
     from signgen.data.synthsign.generate import MOTION_KEYS, write_sample_folder
 
@@ -316,7 +352,8 @@ def write_sample(root: Path, item: CorpusItem, signer_id: str, arrays: dict, inf
         "text": item.text, "glosses": list(item.glosses), "signer_id": signer_id,
         "num_frames": int(len(arrays["frames"])), "fps": cfg.data.fps,
         "height": cfg.render.height, "width": cfg.render.width, "gloss_spans": [],
-        "source": {"video": item.video_path.name, "pose": pose_path.name,
+        "source": {"video": item.video_path.name,
+                   **{kind: Path(path).name for kind, path in inputs.items()},
                    "start_s": item.start_s, "end_s": item.end_s},
         **info,
     }
@@ -343,17 +380,17 @@ def _init_worker(cfg: SignGenConfig, root: str, single_thread: bool = True) -> N
         _WORKER["init_error"] = error
 
 
-def _work(task: tuple[CorpusItem, str, str]) -> dict:
+def _work(task: tuple[CorpusItem, dict[str, str], str]) -> dict:
     """Make and write one sample; a SignGenError (bad input) becomes a failure record."""
     if "init_error" in _WORKER:
         raise _WORKER["init_error"]
-    item, pose_path, signer_id = task
+    item, paths, signer_id = task
+    inputs = {kind: Path(path) for kind, path in paths.items()}
     start = time.perf_counter()
     try:
-        arrays, info = _WORKER["maker"].make(item, Path(pose_path))
+        arrays, info = _WORKER["maker"].make(item, inputs)
         write_start = time.perf_counter()
-        write_sample(_WORKER["root"], item, signer_id, arrays, info, _WORKER["cfg"],
-                     Path(pose_path))
+        write_sample(_WORKER["root"], item, signer_id, arrays, info, _WORKER["cfg"], inputs)
         info["seconds"]["write"] = time.perf_counter() - write_start
     except SignGenError as error:
         return {"sample_id": item.sample_id, "error": str(error)}
@@ -368,19 +405,29 @@ def _write_json(path: Path, data) -> None:
     tmp.replace(path)
 
 
+# Per kind of input file: its name's suffix, command-line option and meta.json key.
+_SUFFIX = {"pose": ".pose", "smplx": ".npz", "hamer": ".npz"}
+_OPTION = {"pose": "--poses", "smplx": "--smplx", "hamer": "--hamer"}
+_SOURCE_KEY = {"pose": "poses", "smplx": "smplx", "hamer": "hamer"}
+
+
 def _signer(item: CorpusItem) -> str:
     return item.signer_id or UNKNOWN_SIGNER
 
 
 def preprocess(cfg: SignGenConfig, corpus: str, corpus_root: str | os.PathLike,
-               poses: str | os.PathLike, out: str | os.PathLike | None = None,
+               poses: str | os.PathLike | None, out: str | os.PathLike | None = None,
                splits: tuple[str, ...] = CORPUS_SPLITS, workers: int = 1,
-               limit: int | None = None, progress: bool = True) -> Path:
+               limit: int | None = None, progress: bool = True,
+               smplx: str | os.PathLike | None = None,
+               hamer: str | os.PathLike | None = None) -> Path:
     """Preprocess (or finish preprocessing) a corpus; returns the dataset folder.
 
     Args:
         corpus: a name in ``signgen.data.corpora.CORPORA``; corpus_root: its release.
-        poses: the folder of ``<sample_id>.pose`` files.
+        poses: the folder of ``<sample_id>.pose`` files; or None and
+        smplx: the folder of ``<sample_id>.npz`` SMPL-X estimator files, with
+        hamer: optionally the folder of ``<sample_id>.npz`` HaMeR files.
         out: dataset folder (default ``<data.root>/<corpus>``).
         splits: the corpus splits to include (part of the plan: a folder holds one plan).
         workers: processes ('spawn'); 1 works in this process.
@@ -396,13 +443,18 @@ def preprocess(cfg: SignGenConfig, corpus: str, corpus_root: str | os.PathLike,
     root = Path(out) if out is not None else Path(cfg.data.root) / corpus
     if root.exists() and not root.is_dir():
         raise SignGenError(f"dataset path {root} exists and is not a folder")
-    poses = Path(poses)
-    if not poses.is_dir():
-        raise SignGenError(f"{poses}: no such folder of .pose files")
+    if (poses is None) == (smplx is None) or (hamer is not None and smplx is None):
+        raise SignGenError("give either a folder of .pose files or one of SMPL-X estimator "
+                           "files (optionally with one of HaMeR files)")
+    folders = {kind: Path(folder) for kind, folder in
+               (("pose", poses), ("smplx", smplx), ("hamer", hamer)) if folder is not None}
+    for kind, folder in folders.items():
+        if not folder.is_dir():
+            raise SignGenError(f"{folder}: no such folder of {_SUFFIX[kind]} files")
     if limit is not None and limit < 0:
         raise SignGenError(f"limit must be >= 0, got {limit}")
     items = plan_items(corpus, corpus_root, splits)
-    setup = settings(cfg, corpus, splits)
+    setup = settings(cfg, corpus, splits, tuple(folders))
     digest = plan_hash(items, setup)
     meta_path = root / "meta.json"
     if meta_path.exists():
@@ -418,16 +470,17 @@ def preprocess(cfg: SignGenConfig, corpus: str, corpus_root: str | os.PathLike,
     samples.mkdir(parents=True, exist_ok=True)
     for stale in samples.glob(".*.tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
+    options = [word for kind, folder in folders.items() for word in (_OPTION[kind], str(folder))]
     command = shlex.join(["python", "-m", "signgen.data.preprocess", "--corpus", corpus,
-                          "--root", str(corpus_root), "--poses", str(poses), "--out",
-                          str(root), "--splits", *splits, "--config",
-                          cfg.experiment.name])
+                          "--root", str(corpus_root), *options, "--out", str(root),
+                          "--splits", *splits, "--config", cfg.experiment.name])
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "plan_hash": digest,
         "config_hash": config_hash(cfg), "config": config_to_yaml(cfg),
         "fps": cfg.data.fps, "height": cfg.render.height, "width": cfg.render.width,
         "splits": list(splits), "settings": setup,
-        "source": {"corpus": corpus, "root": str(corpus_root), "poses": str(poses)},
+        "source": {"corpus": corpus, "root": str(corpus_root),
+                   **{_SOURCE_KEY[kind]: str(folder) for kind, folder in folders.items()}},
         "counts": {s: sum(i.split == s for i in items) for s in splits},
         "command": command, "status": "incomplete",
     }
@@ -437,7 +490,8 @@ def preprocess(cfg: SignGenConfig, corpus: str, corpus_root: str | os.PathLike,
 
     todo = [i for i in items if not (samples / i.sample_id / "sample.json").exists()]
     todo = todo[:limit] if limit is not None else todo
-    tasks = [(i, str(poses / f"{i.sample_id}.pose"), _signer(i)) for i in todo]
+    tasks = [(i, {kind: str(folder / f"{i.sample_id}{_SUFFIX[kind]}")
+                  for kind, folder in folders.items()}, _signer(i)) for i in todo]
     failures_path = root / "failures.jsonl"
     results = []
     start = time.perf_counter()
@@ -559,7 +613,11 @@ def main(argv: list[str] | None = None) -> int:
                             description="A real corpus -> a signgen dataset folder.")
     parser.add_argument("--corpus", required=True, choices=sorted(CORPORA))
     parser.add_argument("--root", required=True, help="the corpus release folder")
-    parser.add_argument("--poses", required=True, help="folder of <sample_id>.pose files")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--poses", help="folder of <sample_id>.pose files")
+    inputs.add_argument("--smplx", help="folder of <sample_id>.npz SMPL-X estimator files "
+                        "(signgen.data.estimator_import)")
+    parser.add_argument("--hamer", help="with --smplx: folder of <sample_id>.npz HaMeR files")
     parser.add_argument("--out", help="dataset folder (default: <data.root>/<corpus>)")
     parser.add_argument("--splits", nargs="+", default=list(CORPUS_SPLITS),
                         choices=CORPUS_SPLITS)
@@ -568,9 +626,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    if args.hamer and not args.smplx:
+        parser.error("--hamer needs --smplx (HaMeR gives the hands, the body comes from "
+                     "the SMPL-X estimator)")
     cfg = load_config(args.config, args.overrides)
     root = preprocess(cfg, args.corpus, args.root, args.poses, args.out,
-                      splits=tuple(args.splits), workers=args.workers, limit=args.limit)
+                      splits=tuple(args.splits), workers=args.workers, limit=args.limit,
+                      smplx=args.smplx, hamer=args.hamer)
     meta = json.loads((root / "meta.json").read_text())
     run, fit = meta["last_run"], meta["fit"]
     error = (f", fit error median {fit['error_px_median']:.2f} px" if fit.get("samples")
