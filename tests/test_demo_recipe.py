@@ -83,3 +83,5 @@ def test_rerunning_the_demo_resumes_every_stage(demo, one_thread):
     info = json.loads((out / "demo.json").read_text())
     assert info["command"] == "again"
     assert all(stage["steps"] == 2 for stage in info["stages"].values())  # nothing retrained
+    # Finished stages are skipped: their exports keep the command that trained them.
+    assert info["stages"]["fsq"]["command"] == "python train.py --stage demo (test)"

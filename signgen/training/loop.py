@@ -234,6 +234,9 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     if accelerator.is_main_process:
         remove_partial(run_dir)
     accelerator.wait_for_everyone()
+    if _finished(run_dir, cfg.max_steps):
+        accelerator.print(f"{run_dir} is trained to step {cfg.max_steps} and exported")
+        return run_dir / "model"
     set_seed(seed)  # every process builds the same model
     model = task.build_model()
     params = _trainable(task, model)
@@ -325,6 +328,19 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
         publish_folder(final, write)
     accelerator.wait_for_everyone()  # every process returns once the export exists
     return final
+
+
+def _finished(run_dir: Path, max_steps: int) -> bool:
+    """True when the newest complete checkpoint is at ``max_steps`` and the export was
+    written from that step (a re-run then keeps the export and its training.json)."""
+    found = latest_checkpoint(run_dir)
+    info = run_dir / "model" / "training.json"
+    if found is None or found[0] != max_steps or not info.is_file():
+        return False
+    try:
+        return json.loads(info.read_text()).get("steps") == max_steps
+    except (OSError, ValueError):
+        return False
 
 
 def _finite_mean(accelerator, loss: torch.Tensor, step: int, batch: Any, where: str) -> float:
