@@ -50,6 +50,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--fps", type=_positive_int, help="output frame rate")
     parser.add_argument("--avatar-only", action="store_true",
                         help="skip the video model; write the SMPL-X avatar outputs only")
+    parser.add_argument("--gif", action="store_true",
+                        help="also write preview.gif: the video beside the avatar, looping")
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo weights)")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="config name in configs/ or a YAML path (default: %(default)s)")
@@ -98,6 +100,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     from signgen.data.synthsign.signers import signing_camera
     from signgen.exports import (
         contact_sheet,
+        write_gif,
         write_json,
         write_mp4,
         write_png,
@@ -131,6 +134,8 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         write_mp4(out_dir / "video.mp4", out.frames, fps)
         rows.insert(0, out.frames)
     write_png(out_dir / "preview.png", contact_sheet(rows))
+    if getattr(args, "gif", False):  # --gif (batch jobs too)
+        write_gif(out_dir / "preview.gif", np.concatenate(rows, axis=2), fps)
     out.timings["write_files"] = time.perf_counter() - start
     write_json(out_dir / "tokens.json", {
         "text": args.text, "gloss": args.gloss, "language": args.lang or pipe.languages[0],

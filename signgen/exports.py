@@ -104,6 +104,21 @@ def contact_sheet(rows: Sequence[np.ndarray], columns: int = 8) -> np.ndarray:
     return np.concatenate(tiles, axis=0)
 
 
+def write_gif(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """(T,H,W,3) uint8 frames -> a looping GIF (frame delays are whole 1/100 s, so the
+    rate is approximate)."""
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
+        raise InvalidInputError(f"frames must be (T,H,W,3) uint8 with T >= 1, got "
+                                f"{frames.dtype} {frames.shape}")
+    images = [Image.fromarray(frame) for frame in frames]
+    return write_atomic(path, lambda tmp: images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:],
+        duration=round(1000 / fps), loop=0))
+
+
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     from PIL import Image
 

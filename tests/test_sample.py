@@ -38,11 +38,22 @@ def test_text_to_every_output_file(engine, tmp_path, one_thread):
         "POSE_LANDMARKS", "FACE_LANDMARKS", "LEFT_HAND_LANDMARKS", "RIGHT_HAND_LANDMARKS"]
 
 
+def test_gif_shows_the_video_beside_the_avatar(engine, tmp_path, one_thread):
+    out = tmp_path / "out"
+    assert sample.cli(["--text", "Hello", "--model", str(engine), "--steps", "1", "--gif",
+                       "--out", str(out), "video.sampling.window=4",
+                       "video.sampling.overlap=1"]) == 0
+    frames = len(json.loads((out / "tokens.json").read_text())["tokens"])
+    with Image.open(out / "preview.gif") as gif:
+        assert gif.size == (2 * 32, 32) and gif.n_frames == frames and gif.info["loop"] == 0
+
+
 def test_avatar_only_and_gloss_input(engine, tmp_path, one_thread):
     out = tmp_path / "avatar"
     assert sample.cli(["--gloss", "HELLO fs-ANNA", "--model", str(engine), "--avatar-only",
                        "--out", str(out)]) == 0
     assert "video.mp4" not in {p.name for p in out.iterdir()}
+    assert "preview.gif" not in {p.name for p in out.iterdir()}  # only with --gif
     assert json.loads((out / "tokens.json").read_text())["gloss"] == "HELLO fs-ANNA"
 
 
