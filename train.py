@@ -32,6 +32,7 @@ TASKS = {
     "video_temporal": "signgen.training.tasks.video_temporal",
     "fsq": "signgen.training.tasks.fsq",
     "translator": "signgen.training.tasks.translator",
+    "regression_translator": "signgen.training.tasks.regression_translator",
 }
 # Stages that run others in order (each resumes on its own).
 SEQUENCES = {"video": ("video_frames", "video_temporal")}

@@ -5,6 +5,8 @@
     python -m signgen.eval score --system lookup_concat --split test_novel_sentences
     python -m signgen.eval score --system stage1_gt_conditions --split test_unseen_signers
                                  [--model DIR] [--steps N] [--guidance S]
+    python -m signgen.eval score --system regression_translator --split test_novel_sentences
+                                 [--model DIR]
     python -m signgen.eval report [--out docs/results.md]
 
 ``score`` writes benchmarks/results/<system>__<split>.json and .md; ``report``
@@ -23,7 +25,8 @@ from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
-           "stage1_no_temporal", "stage2_decoded", "text2video", "text2avatar")
+           "stage1_no_temporal", "stage2_decoded", "text2video", "text2avatar",
+           "regression_translator")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -57,6 +60,11 @@ def _build_system(name: str, cfg, args):
                                 window=args.window, overlap=args.overlap,
                                 seed=cfg.experiment.seed,
                                 avatar_only=name == "text2avatar")
+    if name == "regression_translator":  # issue #7's text -> SMPL-X regression baseline
+        from signgen.eval.systems import RegressionTranslatorSystem
+
+        model = args.model or Path(cfg.experiment.output_dir) / "regression_translator" / "model"
+        return RegressionTranslatorSystem(model, size=(cfg.render.height, cfg.render.width))
     if name in VIDEO_SYSTEMS:
         from signgen.eval.systems import VideoModelSystem
 
@@ -216,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--model", help="SignVideoPipeline folder for the stage1_* systems "
                                        "(default: the run's trained model), or the "
                                        "SignGenPipeline folder for signgen (default: "
-                                       "assets/pipeline)")
+                                       "assets/pipeline), or the exported "
+                                       "regression_translator folder (default: the run's "
+                                       "regression_translator/model)")
     score.add_argument("--fsq", help="FSQ autoencoder folder for stage2_decoded (default: "
                                      "the run's fsq/model)")
     score.add_argument("--render-video", action="store_true",

@@ -172,6 +172,59 @@ class TextToSignSystem:
         return SystemOutput(video=out.frames, keypoints=out.keypoints, visible=visible)
 
 
+class RegressionTranslatorSystem:
+    """Issue #7's continuous-regression baseline (``regression_translator``): the sample's
+    text (and language) -> ``RegressionTranslator`` SMPL-X poses (T,165) -> ``BodyModel``
+    joints (mean shape: the text says nothing of the signer) -> keypoints (T,133,2) px
+    through SynthSign's signing camera, as the corpus's own keypoints are made. No video;
+    not frame-aligned (the counter chooses the length)."""
+
+    name = "regression_translator"
+
+    def __init__(self, model_dir: str | Path, size: tuple[int, int] = (128, 128)) -> None:
+        from signgen.body.model import BodyModel
+        from signgen.data.synthsign.signers import signing_camera
+        from signgen.data.text_tokenizer import TextTokenizer
+        from signgen.errors import SignGenError
+        from signgen.models.regression_translator import RegressionTranslator
+
+        folder = Path(model_dir)
+        if not (folder / "config.json").is_file():
+            raise SignGenError(f"no regression translator in {folder}; train one with "
+                               f"python train.py --stage regression_translator (or pass "
+                               f"--model)")
+        self.model = load_pretrained(RegressionTranslator, folder).eval()
+        self.tokenizer = TextTokenizer.load(folder)
+        self.body = BodyModel().eval()
+        self.camera = signing_camera(size[1], size[0])
+        self.frames = 0
+        self.info = {"model": str(folder), "size": list(size)}
+
+    def poses(self, text: str, language: str) -> np.ndarray:
+        """Text in ``language`` -> (T,165) float32 axis-angle poses (greedy, deterministic)."""
+        import torch
+
+        from signgen.errors import InvalidInputError
+
+        encoded = self.tokenizer.encode(text, language)
+        limit = self.model.config.max_text_length
+        if len(encoded.ids) > limit:
+            raise InvalidInputError(f"the sentence is {len(encoded.ids)} tokens long; this "
+                                    f"model reads at most {limit}: split it into sentences")
+        ids = torch.tensor([encoded.ids])
+        return self.model.generate(ids, torch.ones_like(ids, dtype=torch.bool))[0].numpy()
+
+    def generate(self, gt: GroundTruth) -> SystemOutput:
+        from signgen.data.synthsign.conditions import project_keypoints
+        from signgen.render.avatar import pose_body
+
+        poses = self.poses(gt.sample["text"], gt.sample["language"])
+        self.frames += len(poses)
+        _, joints = pose_body(self.body, poses)
+        keypoints, visible = project_keypoints(joints, self.camera)
+        return SystemOutput(keypoints=keypoints, visible=visible)
+
+
 def sampling_defaults(folder: Path) -> dict:
     """The ``sampling`` block a video model was exported with: ``video.json`` of a stage-I
     folder, or its copy in an assembled pipeline's ``stages.json``; {} if neither."""
