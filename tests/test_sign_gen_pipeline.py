@@ -110,6 +110,25 @@ def test_bad_input_is_a_clear_error(pipe, kwargs, message):
         SignGenPipeline.from_pretrained("/nonexistent/engine")
 
 
+def _export_stages(pipe, tmp_path, fsq_id=None):
+    """The three exported stage folders of ``pipe`` (as train.py writes them); the
+    translator claims the FSQ checkpoint ``fsq_id`` (default: the real one)."""
+    import json
+
+    from signgen.paths import weights_hash
+
+    video, fsq, translator = tmp_path / "video", tmp_path / "fsq", tmp_path / "tr"
+    pipe.video_pipeline().save_pretrained(video)
+    pipe.fsq.save_pretrained(fsq)
+    (fsq / "fsq.json").write_text(json.dumps(
+        {"condition_encoder_hash": weights_hash(video / "condition_encoder")}))
+    pipe.translator.save_pretrained(translator)
+    pipe.text_tokenizer.save(translator)
+    (translator / "translator.json").write_text(
+        json.dumps({"fsq_id": fsq_id or weights_hash(fsq)}))
+    return video, fsq, translator
+
+
 def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
     import json
 
@@ -120,14 +139,7 @@ def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
     from signgen.pipelines.assemble import assemble
 
     pipe = build()
-    video, fsq, translator = tmp_path / "video", tmp_path / "fsq", tmp_path / "tr"
-    pipe.video_pipeline().save_pretrained(video)
-    pipe.fsq.save_pretrained(fsq)
-    (fsq / "fsq.json").write_text(json.dumps(
-        {"condition_encoder_hash": weights_hash(video / "condition_encoder")}))
-    pipe.translator.save_pretrained(translator)
-    pipe.text_tokenizer.save(translator)
-    (translator / "translator.json").write_text(json.dumps({"fsq_id": "0123456789ab"}))
+    video, fsq, translator = _export_stages(pipe, tmp_path, fsq_id="0123456789ab")
     with pytest.raises(SignGenError, match="learnt the tokens of FSQ checkpoint 0123456789ab"):
         assemble(video, fsq, translator, tmp_path / "engine")
     (translator / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
@@ -149,18 +161,10 @@ def test_assemble_stores_half_precision_and_loads_as_float32(tmp_path, one_threa
     import copy
     import json
 
-    from signgen.paths import weights_hash
     from signgen.pipelines.assemble import assemble
 
     pipe = build()
-    video, fsq, translator = tmp_path / "video", tmp_path / "fsq", tmp_path / "tr"
-    pipe.video_pipeline().save_pretrained(video)
-    pipe.fsq.save_pretrained(fsq)
-    (fsq / "fsq.json").write_text(json.dumps(
-        {"condition_encoder_hash": weights_hash(video / "condition_encoder")}))
-    pipe.translator.save_pretrained(translator)
-    pipe.text_tokenizer.save(translator)
-    (translator / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
+    video, fsq, translator = _export_stages(pipe, tmp_path)
     full = assemble(video, fsq, translator, tmp_path / "full")
     half = assemble(video, fsq, translator, tmp_path / "half", storage_dtype="float16")
 

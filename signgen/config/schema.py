@@ -502,23 +502,13 @@ class TranslatorConfig:
 
 
 @dataclass
-class RegressionTranslatorModelConfig:
+class RegressionTranslatorModelConfig(TranslatorModelConfig):
     """Text -> SMPL-X pose regressor (``signgen.models.regression_translator.
-    RegressionTranslator``): keyword arguments but the vocabulary (the tokenizer's)."""
+    RegressionTranslator``): the translator's keys, smaller by default."""
 
     dim: int = positive(128)
-    num_heads: int = positive(4)
     encoder_layers: int = positive(2)
     decoder_layers: int = positive(2)
-    ffn_mult: int = positive(4)
-    dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 0.9})
-    max_text_length: int = positive(128)
-    max_frames: int = positive(256)
-
-    def check(self) -> list[str]:
-        if self.dim % self.num_heads:
-            return [f"num_heads ({self.num_heads}) must divide dim ({self.dim})"]
-        return []
 
 
 @dataclass

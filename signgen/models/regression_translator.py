@@ -44,7 +44,7 @@ from signgen.models.fsq_autoencoder import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from signgen.models.translator import DecoderLayer, KVCache
+from signgen.models.translator import KVCache, TextToFramesMixin
 
 #: SMPL-X skeleton joints the model predicts: body (1-21), jaw (22), left and right hand
 #: (25-54); global orientation (0) and eyes (23, 24) are left out.
@@ -80,7 +80,7 @@ class RegressionTranslatorOutput(BaseOutput):
     counter_logits: torch.Tensor
 
 
-class RegressionTranslator(ModelMixin, ConfigMixin):
+class RegressionTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
     """Text ids (with a leading sign-language tag) -> SMPL-X articulated pose per frame.
 
     Args:
@@ -104,18 +104,10 @@ class RegressionTranslator(ModelMixin, ConfigMixin):
             raise InvalidInputError(f"num_heads={num_heads} must divide dim={dim}")
         if not 0 <= pad_id < vocab_size:
             raise InvalidInputError(f"pad_id {pad_id} outside the vocabulary of {vocab_size}")
-        self.text_embed = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
-        self.text_position = nn.Parameter(torch.randn(max_text_length, dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(dim, num_heads, ffn_mult * dim, dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, encoder_layers, enable_nested_tensor=False)
-        self.encoder_norm = nn.LayerNorm(dim)
+        self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
+                                 max_text_length, pad_id)
         self.pose_in = nn.Linear(POSE_DIM, dim)
-        self.start_frame = nn.Parameter(torch.randn(dim) * 0.02)
-        self.frame_position = nn.Parameter(torch.randn(max_frames + 1, dim) * 0.02)
-        self.decoder = nn.ModuleList(DecoderLayer(dim, num_heads, ffn_mult * dim, dropout)
-                                     for _ in range(decoder_layers))
-        self.decoder_norm = nn.LayerNorm(dim)
+        self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout, max_frames)
         self.pose_head = nn.Linear(dim, POSE_DIM)
         self.counter_head = nn.Linear(dim, 1)
         # Train-set statistics of the 6-D poses (set_pose_statistics); saved with the weights.
@@ -136,22 +128,6 @@ class RegressionTranslator(ModelMixin, ConfigMixin):
         return (poses - self.pose_mean) / self.pose_scale
 
     # -- parts (the text side is SignTranslator's) ----------------------------------------
-    def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """(B,L) ids + (B,L) bool mask -> (B,L,D) encoded text."""
-        if text_ids.ndim != 2 or text_ids.shape != text_mask.shape:
-            raise InvalidInputError(f"text_ids and text_mask must both be (B,L), got "
-                                    f"{tuple(text_ids.shape)} and {tuple(text_mask.shape)}")
-        length = text_ids.shape[1]
-        if length > self.config.max_text_length:
-            raise InvalidInputError(f"text of {length} ids exceeds max_text_length "
-                                    f"{self.config.max_text_length}")
-        if not text_mask.any(dim=1).all():
-            raise InvalidInputError("every text needs at least one token")
-        if text_ids.min() < 0 or text_ids.max() >= self.config.vocab_size:
-            raise InvalidInputError(f"text ids must lie in [0, {self.config.vocab_size})")
-        x = self.text_embed(text_ids) + self.text_position[:length]
-        return self.encoder_norm(self.encoder(x, src_key_padding_mask=~text_mask))
-
     def _decode(self, x: torch.Tensor, text_kv: list, text_attn_mask: torch.Tensor | None,
                 caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,N,D) decoder inputs -> 6-D poses (B,N,POSE_DIM) and counter logits (B,N)."""

@@ -132,7 +132,48 @@ def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tens
     return logits
 
 
-class SignTranslator(ModelMixin, ConfigMixin):
+class TextToFramesMixin:
+    """The parts every text -> frames model here shares (``SignTranslator``, the
+    regression baseline): a transformer text encoder with learned positions and a
+    pre-norm frame decoder (``DecoderLayer`` stack) with a learned start frame. Builders
+    keep the attribute names (and so the saved weights' names) of ``SignTranslator``."""
+
+    def _build_text_encoder(self, vocab_size: int, dim: int, num_heads: int, layers: int,
+                            ffn_mult: int, dropout: float, max_text_length: int,
+                            pad_id: int) -> None:
+        self.text_embed = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        self.text_position = nn.Parameter(torch.randn(max_text_length, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, num_heads, ffn_mult * dim, dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder_norm = nn.LayerNorm(dim)
+
+    def _build_frame_decoder(self, dim: int, num_heads: int, layers: int, ffn_mult: int,
+                             dropout: float, max_frames: int) -> None:
+        self.start_frame = nn.Parameter(torch.randn(dim) * 0.02)
+        self.frame_position = nn.Parameter(torch.randn(max_frames + 1, dim) * 0.02)
+        self.decoder = nn.ModuleList(DecoderLayer(dim, num_heads, ffn_mult * dim, dropout)
+                                     for _ in range(layers))
+        self.decoder_norm = nn.LayerNorm(dim)
+
+    def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """(B,L) ids + (B,L) bool mask -> (B,L,D) encoded text."""
+        if text_ids.ndim != 2 or text_ids.shape != text_mask.shape:
+            raise InvalidInputError(f"text_ids and text_mask must both be (B,L), got "
+                                    f"{tuple(text_ids.shape)} and {tuple(text_mask.shape)}")
+        length = text_ids.shape[1]
+        if length > self.config.max_text_length:
+            raise InvalidInputError(f"text of {length} ids exceeds max_text_length "
+                                    f"{self.config.max_text_length}")
+        if not text_mask.any(dim=1).all():
+            raise InvalidInputError("every text needs at least one token")
+        if text_ids.min() < 0 or text_ids.max() >= self.config.vocab_size:
+            raise InvalidInputError(f"text ids must lie in [0, {self.config.vocab_size})")
+        x = self.text_embed(text_ids) + self.text_position[:length]
+        return self.encoder_norm(self.encoder(x, src_key_padding_mask=~text_mask))
+
+
+class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
     """Text ids (with a leading sign-language tag) -> FSQ token frames.
 
     Args:
@@ -157,41 +198,17 @@ class SignTranslator(ModelMixin, ConfigMixin):
             raise InvalidInputError(f"num_heads={num_heads} must divide dim={dim}")
         if not 0 <= pad_id < vocab_size:
             raise InvalidInputError(f"pad_id {pad_id} outside the vocabulary of {vocab_size}")
-        self.text_embed = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
-        self.text_position = nn.Parameter(torch.randn(max_text_length, dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(dim, num_heads, ffn_mult * dim, dropout,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, encoder_layers, enable_nested_tensor=False)
-        self.encoder_norm = nn.LayerNorm(dim)
+        self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
+                                 max_text_length, pad_id)
         # One table per slot, stored as one (S*C, D) table indexed by slot*C + code.
         self.code_embed = nn.Embedding(tokens_per_frame * codebook_size, dim)
-        self.start_frame = nn.Parameter(torch.randn(dim) * 0.02)
-        self.frame_position = nn.Parameter(torch.randn(max_frames + 1, dim) * 0.02)
-        self.decoder = nn.ModuleList(DecoderLayer(dim, num_heads, ffn_mult * dim, dropout)
-                                     for _ in range(decoder_layers))
-        self.decoder_norm = nn.LayerNorm(dim)
+        self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout, max_frames)
         self.code_head = nn.Linear(dim, tokens_per_frame * codebook_size)
         self.end_head = nn.Linear(dim, 1)
         self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * codebook_size,
                              persistent=False)
 
     # -- parts ---------------------------------------------------------------------------
-    def encode_text(self, text_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """(B,L) ids + (B,L) bool mask -> (B,L,D) encoded text."""
-        if text_ids.ndim != 2 or text_ids.shape != text_mask.shape:
-            raise InvalidInputError(f"text_ids and text_mask must both be (B,L), got "
-                                    f"{tuple(text_ids.shape)} and {tuple(text_mask.shape)}")
-        length = text_ids.shape[1]
-        if length > self.config.max_text_length:
-            raise InvalidInputError(f"text of {length} ids exceeds max_text_length "
-                                    f"{self.config.max_text_length}")
-        if not text_mask.any(dim=1).all():
-            raise InvalidInputError("every text needs at least one token")
-        if text_ids.min() < 0 or text_ids.max() >= self.config.vocab_size:
-            raise InvalidInputError(f"text ids must lie in [0, {self.config.vocab_size})")
-        x = self.text_embed(text_ids) + self.text_position[:length]
-        return self.encoder_norm(self.encoder(x, src_key_padding_mask=~text_mask))
-
     def embed_frames(self, frame_tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """(B,T,S) codes -> (B,T,D) decoder inputs of frames at positions offset+1..offset+T
         (position 0 is the start frame)."""
