@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -116,7 +117,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
                num_inference_steps=args.steps or sampling.num_inference_steps,
                guidance_scale=sampling.guidance_scale, window=sampling.window,
                overlap=sampling.overlap, window_batch=sampling.window_batch or None,
-               precision=sampling.precision)
+               precision=sampling.precision, **dataclasses.asdict(cfg.translator.decoding))
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     height, width = pipe.frame_size

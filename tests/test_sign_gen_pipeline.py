@@ -186,3 +186,11 @@ def test_assemble_stores_half_precision_and_loads_as_float32(tmp_path, one_threa
     assert np.array_equal(run(loaded).frames, run(rounded).frames)
     with pytest.raises(Exception, match="storage dtype 'int4'"):
         assemble(video, fsq, translator, tmp_path / "bad", storage_dtype="int4")
+
+
+def test_tokens_are_sampled_by_default_and_seeded(pipe, one_thread):
+    first, again = (run(pipe, seed=3, avatar_only=True).tokens for _ in range(2))
+    greedy = run(pipe, seed=3, avatar_only=True, greedy=True).tokens
+    assert np.array_equal(first, again)
+    sampled = [run(pipe, seed=s, avatar_only=True).tokens for s in range(4)]
+    assert any(not np.array_equal(t, greedy) for t in sampled)  # not greedy decoding

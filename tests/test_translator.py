@@ -254,5 +254,6 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert frames[0].shape[1] == 4 and 1 <= len(frames[0]) <= 5
     log = [json.loads(line) for line in (tmp_path / "out" / "translator" / "metrics.jsonl")
            .read_text().splitlines()]
-    assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate"} <= set(log[-1])
+    assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate",
+            "eval/sampled_length_error", "eval/sampled_repeat_rate"} <= set(log[-1])
     assert log[0]["code_ce"] > 0

@@ -483,6 +483,20 @@ class TranslatorModelConfig:
 
 
 @dataclass
+class TranslatorDecodingConfig:
+    """How the translator picks each frame's tokens at inference (sample.py, the eval
+    systems). Sampling (seeded: the same seed gives the same tokens) is the default:
+    greedy decoding of the tiny translator falls into repeating one frame and rarely ends
+    (dev, step 2000: 88% repeated frames, 181 frames too long; sampling at temperature 1:
+    0% and 23)."""
+
+    greedy: bool = False
+    temperature: float = field(default=1.0, metadata={"min": 1e-3})
+    top_k: int = non_negative(0)  # 0: all codes
+    top_p: float = field(default=1.0, metadata={"min": 1e-3, "max": 1.0})
+
+
+@dataclass
 class TranslatorConfig:
     """Stage III, the text-to-token translator (``python train.py --stage translator``).
 
@@ -493,6 +507,7 @@ class TranslatorConfig:
     (counters copying the previous frame; targets stay clean)."""
 
     model: TranslatorModelConfig = field(default_factory=TranslatorModelConfig)
+    decoding: TranslatorDecodingConfig = field(default_factory=TranslatorDecodingConfig)
     fsq_model: str = "${experiment.output_dir}/fsq/model"
     gloss_input_rate: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
     corruption_rate: float = field(default=0.15, metadata={"min": 0.0, "max": 1.0})

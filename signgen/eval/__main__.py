@@ -15,6 +15,7 @@ regenerates docs/results.md from every result file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -59,7 +60,8 @@ def _build_system(name: str, cfg, args):
                                 num_inference_steps=args.steps, guidance_scale=args.guidance,
                                 window=args.window, overlap=args.overlap,
                                 seed=cfg.experiment.seed,
-                                avatar_only=name == "text2avatar")
+                                avatar_only=name == "text2avatar",
+                                decoding=dataclasses.asdict(cfg.translator.decoding))
     if name == "regression_translator":  # issue #7's text -> SMPL-X regression baseline
         from signgen.eval.systems import RegressionTranslatorSystem
 

@@ -120,7 +120,8 @@ class TextToSignSystem:
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  window: int | None = None, overlap: int | None = None, seed: int = 0,
                  render_avatar: bool = False, window_batch: int | None = None,
-                 precision: str | None = None, avatar_only: bool = False) -> None:
+                 precision: str | None = None, avatar_only: bool = False,
+                 decoding: dict | None = None) -> None:
         from signgen.pipelines.sign_gen import SignGenPipeline
 
         folder = Path(pipeline_dir)
@@ -132,6 +133,9 @@ class TextToSignSystem:
                                           precision=precision)
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
         self.avatar_only = avatar_only
+        # The translator's decoding (greedy, temperature, top_k, top_p): the pipeline's
+        # defaults unless given (``translator.decoding`` of the config).
+        self.decoding = dict(decoding or {})
         self.body = None
         if render_avatar:
             from signgen.body.model import BodyModel
@@ -141,7 +145,7 @@ class TextToSignSystem:
         self.frames = 0
         self.info = {"model": str(folder), **self.sampling,
                      "scheduler": type(self.pipe.scheduler).__name__, "seed": seed,
-                     "avatar_only": avatar_only}
+                     "avatar_only": avatar_only, "decoding": self.decoding}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         import time
@@ -155,7 +159,7 @@ class TextToSignSystem:
                 reference = image.convert("RGB")
         out = self.pipe(sample["text"], sample["language"], reference_image=reference,
                         avatar_only=self.avatar_only, seed=self.seed + self.calls,
-                        **self.sampling, progress=False)
+                        **self.sampling, **self.decoding, progress=False)
         self.calls += 1
         timings = dict(out.timings)
         if self.body is not None:

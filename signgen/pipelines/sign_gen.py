@@ -151,7 +151,7 @@ class SignGenPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def translate(self, text: str | None = None, language: str | None = None,
-                  glosses=None, *, greedy: bool = True, temperature: float = 1.0,
+                  glosses=None, *, greedy: bool = False, temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
                   generator: torch.Generator | None = None) -> tuple[np.ndarray, list[str]]:
         """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices."""
@@ -190,14 +190,17 @@ class SignGenPipeline(DiffusionPipeline):
                  reference_image=None, *, avatar_only: bool = False, seed: int = 0,
                  num_inference_steps: int = 20, guidance_scale: float = 1.0,
                  window: int = 8, overlap: int = 2, window_batch: int | None = 1,
-                 precision: str = "fp32", greedy: bool = True,
+                 precision: str = "fp32", greedy: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  max_frames: int | None = None, progress: bool = True) -> SignGenOutput:
         """Sign ``text`` (or ``glosses``) in ``language`` (default: the model's first).
 
         ``reference_image``: the signer (see ``SignVideoPipeline``), required unless
         ``avatar_only``. ``seed`` seeds token sampling (when not ``greedy``) and the video
-        noise, both on the CPU: a seed gives the same output on any device type.
+        noise, both on the CPU: a seed gives the same output on any device type. Tokens
+        are sampled by default (``temperature``, ``top_k``, ``top_p``; ``greedy`` takes
+        each slot's most likely code): greedy decoding of a small translator tends to
+        repeat one frame (see ``TranslatorDecodingConfig``).
         """
         if not avatar_only and reference_image is None:
             raise InvalidInputError("a reference image of the signer is needed for the video "

@@ -15,7 +15,9 @@ Evaluation on the dev split: teacher-forced ``dev_loss`` and ``dev_code_accuracy
 dev samples; greedy decoding of ``DEV_DECODED`` of them gives ``length_error`` (mean
 |decoded - true| frames), ``decoded_repeat_rate`` and ``reference_repeat_rate`` (the
 share of consecutive frames whose tokens are all equal: a translator that copies its
-previous frame shows a decoded rate far above the reference's).
+previous frame shows a decoded rate far above the reference's); decoding them as
+inference does (``translator.decoding``, seed 0) gives ``sampled_length_error`` and
+``sampled_repeat_rate``.
 
 Export: ``save_pretrained`` + the tokenizer (``tokenizer.json``, ``text_tokenizer.json``)
 + ``translator.json`` (the FSQ checkpoint id the tokens mean something to).
@@ -173,13 +175,27 @@ class TranslatorTask:
         batch = self.collate(decoded_items, [False] * len(decoded_items))
         decoded = model.generate(batch["text_ids"].to(device), batch["text_mask"].to(device),
                                  max_frames=self.settings.model.max_frames)
+        # ... and by sampling with the inference defaults (translator.decoding), seeded.
+        decoding = self.settings.decoding
+        sampled = model.generate(batch["text_ids"].to(device), batch["text_mask"].to(device),
+                                 max_frames=self.settings.model.max_frames,
+                                 greedy=decoding.greedy, temperature=decoding.temperature,
+                                 top_k=decoding.top_k, top_p=decoding.top_p,
+                                 generator=torch.Generator().manual_seed(0))
         true = [item["tokens"].numpy() for item in decoded_items]
+
+        def length_error(outputs) -> float:
+            return float(np.mean([abs(len(d) - len(t)) for d, t in zip(outputs, true,
+                                                                         strict=True)]))
+
         return {"dev_loss": float(np.average(losses, weights=weights)),
                 "dev_code_accuracy": float(np.average(accuracies, weights=weights)),
-                "length_error": float(np.mean([abs(len(d) - len(t))
-                                               for d, t in zip(decoded, true, strict=True)])),
+                "length_error": length_error(decoded),
                 "decoded_repeat_rate": float(np.mean([repeat_rate(d.numpy())
                                                       for d in decoded])),
+                "sampled_length_error": length_error(sampled),
+                "sampled_repeat_rate": float(np.mean([repeat_rate(d.numpy())
+                                                      for d in sampled])),
                 "reference_repeat_rate": float(np.mean([repeat_rate(t) for t in true]))}
 
     def export(self, model, folder: Path) -> None:
