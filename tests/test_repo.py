@@ -21,6 +21,8 @@ def test_readme_gives_exactly_two_setup_commands_and_ci_runs_the_test_one():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert commands[1] in ci.splitlines()
     assert "pytest" in commands[1]
+    # The first command signs text with the shipped demo (tests/test_shipped_demo.py runs it).
+    assert "python sample.py --text" in commands[0] and "--model" not in commands[0]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -79,9 +79,16 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                            text_tokenizer=TextTokenizer.load(translator))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    for module in (pipe.translator, pipe.fsq, pipe.vae, pipe.unet, pipe.condition_encoder,
-                   pipe.reference_encoder):
-        module.to(dtype=getattr(torch, storage_dtype))
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # no "keep in float32" notice per component
+    try:
+        for module in (pipe.translator, pipe.fsq, pipe.vae, pipe.unet, pipe.condition_encoder,
+                       pipe.reference_encoder):
+            module.to(dtype=getattr(torch, storage_dtype))
+    finally:
+        diffusers_logging.set_verbosity(level)
     pipe.save_pretrained(tmp)
     if signers is not None:
         images = sorted(Path(signers).glob("*.png"))
