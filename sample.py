@@ -63,9 +63,9 @@ def build_parser() -> ArgumentParser:
 
 def default_model() -> Path:
     """The shipped demo pipeline: <assets>/pipeline (``python train.py --stage demo``)."""
-    from signgen.paths import assets_dir
+    from signgen.paths import assets_dir, display_path
 
-    return assets_dir() / "pipeline"
+    return display_path(assets_dir() / "pipeline")
 
 
 def _reference(args, model_dir: Path):
@@ -231,6 +231,9 @@ def run_batch(pipe, body, cfg, args, model_dir: Path, model_version: str) -> dic
     rank, rank + WORLD_SIZE, ... of the file."""
     from tqdm import tqdm
 
+    from signgen.memory import steady_heap
+
+    steady_heap()  # a long job's memory stays flat (signgen/memory.py)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)

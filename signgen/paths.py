@@ -25,6 +25,16 @@ def standin_body_model_dir() -> Path:
     return assets_dir() / "body_models" / "smplx"
 
 
+def display_path(path: str | Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (what result
+    files and logs record: no machine-specific absolute paths), else unchanged."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def weights_hash(folder: str | Path) -> str:
     """First 12 hex digits of the SHA-256 of a model folder's safetensors file(s): which
     weights produced a cache, token set or export."""

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,5 +66,14 @@ def test_no_machine_paths_in_tracked_text_files():
     pattern = re.compile("(" + "|".join(["/" + "work/", "/" + "root/", "/" + r"home/\w+"]) + ")")
     for name in files.splitlines():
         path = REPO_ROOT / name
-        if path.suffix in {".py", ".yaml", ".md", ".toml"} and path.is_file():
+        if path.suffix in {".py", ".yaml", ".md", ".toml", ".json"} and path.is_file():
             assert not pattern.search(path.read_text()), path
+
+
+def test_display_path_is_relative_below_the_working_directory(tmp_path, monkeypatch):
+    from signgen.paths import display_path
+
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert display_path(tmp_path / "a" / "b") == Path("a/b")
+    assert display_path("/elsewhere/x") == Path("/elsewhere/x")

@@ -53,9 +53,9 @@ def _build_system(name: str, cfg, args):
                                       window=args.window, overlap=args.overlap)
     if name in ("text2video", "text2avatar"):  # the whole engine from the sample's text
         from signgen.eval.systems import TextToSignSystem
-        from signgen.paths import assets_dir
+        from signgen.paths import assets_dir, display_path
 
-        return TextToSignSystem(args.model or assets_dir() / "pipeline",
+        return TextToSignSystem(args.model or display_path(assets_dir() / "pipeline"),
                                 Path(cfg.data.root) / cfg.data.dataset, name=name,
                                 num_inference_steps=args.steps, guidance_scale=args.guidance,
                                 window=args.window, overlap=args.overlap,
