@@ -98,6 +98,8 @@ def main(argv=None) -> dict:
                         "run (0: all; default: the model's sampling settings)")
     parser.add_argument("--precision", choices=["fp32", "bf16"],
                         help="the fast run's precision (default: the model's sampling settings)")
+    parser.add_argument("--steps", type=int, help="diffusion steps of the fast run "
+                        "(default: the video model's exported setting)")
     parser.add_argument("--plain-steps", type=int, default=20)
     parser.add_argument("--plain-guidance", type=float, default=2.0)
     parser.add_argument("--no-score", action="store_true",
@@ -111,7 +113,8 @@ def main(argv=None) -> dict:
     truths = list(iter_ground_truth(root, split_samples(root, args.split, args.num)))
     seed = cfg.experiment.seed
     fast = TextToSignSystem(args.model, root, "signgen_fast", seed=seed, render_avatar=True,
-                            window_batch=args.window_batch, precision=args.precision)
+                            num_inference_steps=args.steps, window_batch=args.window_batch,
+                            precision=args.precision)
     with torch.inference_mode():
         fast_outputs, fast_row = run(fast, truths, cfg.data.fps)
         plain = TextToSignSystem(args.model, root, "signgen_plain", seed=seed,
