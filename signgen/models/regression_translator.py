@@ -97,13 +97,9 @@ class RegressionTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  dropout: float = 0.1, max_text_length: int = 128, max_frames: int = 256,
                  pad_id: int = 0) -> None:
         super().__init__()
-        if min(vocab_size, dim, num_heads, encoder_layers, decoder_layers, ffn_mult,
-               max_text_length, max_frames) < 1:
-            raise InvalidInputError("RegressionTranslator sizes must all be >= 1")
-        if dim % num_heads:
-            raise InvalidInputError(f"num_heads={num_heads} must divide dim={dim}")
-        if not 0 <= pad_id < vocab_size:
-            raise InvalidInputError(f"pad_id {pad_id} outside the vocabulary of {vocab_size}")
+        self._check_sizes(vocab_size, dim, num_heads, encoder_layers, decoder_layers, ffn_mult,
+                          max_text_length, max_frames, dim=dim, num_heads=num_heads,
+                          vocab_size=vocab_size, pad_id=pad_id)
         self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
                                  max_text_length, pad_id)
         self.pose_in = nn.Linear(POSE_DIM, dim)

@@ -138,6 +138,17 @@ class TextToFramesMixin:
     pre-norm frame decoder (``DecoderLayer`` stack) with a learned start frame. Builders
     keep the attribute names (and so the saved weights' names) of ``SignTranslator``."""
 
+    def _check_sizes(self, *sizes: int, dim: int, num_heads: int, vocab_size: int,
+                     pad_id: int) -> None:
+        """InvalidInputError unless every size is >= 1, heads divide dim and pad_id is a
+        vocabulary id."""
+        if min(sizes) < 1:
+            raise InvalidInputError(f"{type(self).__name__} sizes must all be >= 1")
+        if dim % num_heads:
+            raise InvalidInputError(f"num_heads={num_heads} must divide dim={dim}")
+        if not 0 <= pad_id < vocab_size:
+            raise InvalidInputError(f"pad_id {pad_id} outside the vocabulary of {vocab_size}")
+
     def _build_text_encoder(self, vocab_size: int, dim: int, num_heads: int, layers: int,
                             ffn_mult: int, dropout: float, max_text_length: int,
                             pad_id: int) -> None:
@@ -191,13 +202,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  decoder_layers: int = 3, ffn_mult: int = 4, dropout: float = 0.1,
                  max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0) -> None:
         super().__init__()
-        if min(vocab_size, codebook_size, tokens_per_frame, dim, num_heads, encoder_layers,
-               decoder_layers, ffn_mult, max_text_length, max_frames) < 1:
-            raise InvalidInputError("SignTranslator sizes must all be >= 1")
-        if dim % num_heads:
-            raise InvalidInputError(f"num_heads={num_heads} must divide dim={dim}")
-        if not 0 <= pad_id < vocab_size:
-            raise InvalidInputError(f"pad_id {pad_id} outside the vocabulary of {vocab_size}")
+        self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
+                          encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
+                          dim=dim, num_heads=num_heads, vocab_size=vocab_size, pad_id=pad_id)
         self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
                                  max_text_length, pad_id)
         # One table per slot, stored as one (S*C, D) table indexed by slot*C + code.

@@ -38,9 +38,9 @@ import torch
 
 from signgen.config.schema import SignGenConfig, TrainConfig
 from signgen.data.synthsign.dataset import read_npz, require_dataset_format
-from signgen.data.synthsign.lexicon import FINGERSPELL_PREFIX
 from signgen.errors import SignGenError
 from signgen.training.tasks.keypoints import dataset_root
+from signgen.training.tasks.translator import train_text_tokenizer
 
 DEV_DECODED = 8
 # Standardisation floor, relative to the RMS standard deviation (as the FSQ task's): the
@@ -74,7 +74,6 @@ class RegressionTranslatorTask:
     """Text -> SMPL-X articulated pose per frame (see the module docstring)."""
 
     def __init__(self, cfg: SignGenConfig) -> None:
-        from signgen.data.text_tokenizer import TextTokenizer
 
         self.cfg, self.settings = cfg, cfg.regression_translator
         root = dataset_root(cfg)
@@ -82,12 +81,7 @@ class RegressionTranslatorTask:
         self.plan_hash = meta.get("plan_hash")
         self.inputs_version = f"dataset {self.plan_hash}"
         train, dev = load_split(root, "train"), load_split(root, "dev")
-        names = {g[len(FINGERSPELL_PREFIX):] for s in train for g in s["glosses"]
-                 if g.startswith(FINGERSPELL_PREFIX)}
-        glosses = {g for s in train for g in s["glosses"]}
-        self.tokenizer = TextTokenizer.train([s["text"] for s in train],
-                                             sorted({s["language"] for s in train}),
-                                             spelled_words=names, glosses=glosses)
+        self.tokenizer = train_text_tokenizer(train)
         self.train_items, self.dev_items = self._items(train), self._items(dev)
         self._dev_batches = None
         self._body = None

@@ -48,6 +48,19 @@ def build_task(cfg: SignGenConfig) -> TranslatorTask:
     return TranslatorTask(cfg)
 
 
+def train_text_tokenizer(samples: list[dict]):
+    """The text tokenizer of a translator trained on ``samples`` (text, glosses, language):
+    fingerspelled names (``fs-`` glosses) stay out of the vocabulary, so they are spelled."""
+    from signgen.data.text_tokenizer import TextTokenizer
+
+    names = {g[len(FINGERSPELL_PREFIX):] for s in samples for g in s["glosses"]
+             if g.startswith(FINGERSPELL_PREFIX)}
+    glosses = {g for s in samples for g in s["glosses"]}
+    return TextTokenizer.train([s["text"] for s in samples],
+                               sorted({s["language"] for s in samples}),
+                               spelled_words=names, glosses=glosses)
+
+
 def repeat_rate(tokens: np.ndarray) -> float:
     """Share of consecutive frame pairs of (T,S) tokens whose tokens are all equal."""
     tokens = np.asarray(tokens)
@@ -60,7 +73,6 @@ class TranslatorTask:
     """Text (or glosses) -> FSQ tokens of the frames."""
 
     def __init__(self, cfg: SignGenConfig) -> None:
-        from signgen.data.text_tokenizer import TextTokenizer
         from signgen.data.tokens import default_tokens_dir, fsq_weights_id, load_tokens
 
         self.cfg, self.settings = cfg, cfg.translator
@@ -81,13 +93,7 @@ class TranslatorTask:
             splits[split] = load_tokens(folder, self.fsq_id)
         train, dev = splits["train"], splits["dev"]
         self.codebook_size, self.tokens_per_frame = train.codebook_size, train.tokens_per_frame
-        names = {g[len(FINGERSPELL_PREFIX):] for s in train.samples for g in s["glosses"]
-                 if g.startswith(FINGERSPELL_PREFIX)}
-        glosses = {g for s in train.samples for g in s["glosses"]}
-        self.tokenizer = TextTokenizer.train(
-            [s["text"] for s in train.samples],
-            sorted({s["language"] for s in train.samples}), spelled_words=names,
-            glosses=glosses)
+        self.tokenizer = train_text_tokenizer(train.samples)
         self.train_items = self._items(train.samples)
         self.dev_items = self._items(dev.samples)
         self._dev_batches = None
