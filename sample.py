@@ -100,6 +100,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     ``model_version``: the translator's weights hash, recorded in tokens.json."""
     from signgen.data.synthsign.signers import signing_camera
     from signgen.exports import (
+        Mp4Writer,
         contact_sheet,
         write_gif,
         write_json,
@@ -108,7 +109,7 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         write_pose,
         write_smplx_npz,
     )
-    from signgen.render.avatar import pose_body, render_avatar
+    from signgen.render.avatar import iter_avatar_frames, pose_body
 
     reference = None if args.avatar_only else _reference(args, model_dir)
     sampling = cfg.video.sampling
@@ -123,10 +124,15 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     height, width = pipe.frame_size
     start = time.perf_counter()
     vertices, joints = pose_body(body, out.smplx_pose)
-    avatar = render_avatar(body, vertices, height, width)
-    out.timings["render_avatar"] = time.perf_counter() - start
+    # avatar.mp4 is encoded (by ffmpeg, another process) while the next frames render.
+    with Mp4Writer(out_dir / "avatar.mp4", fps) as writer:
+        chunks = []
+        for chunk in iter_avatar_frames(body, vertices, height, width):
+            writer.append(chunk)
+            chunks.append(chunk)
+    avatar = np.concatenate(chunks)
+    out.timings["render_avatar"] = time.perf_counter() - start  # with avatar.mp4
     start = time.perf_counter()
-    write_mp4(out_dir / "avatar.mp4", avatar, fps)
     write_smplx_npz(out_dir / "smplx.npz", out.smplx_pose, fps, gender=cfg.body.gender,
                     betas=np.zeros(body.num_betas, np.float32))
     write_pose(out_dir / "pose.pose", joints, signing_camera(width, height), fps)
@@ -283,6 +289,7 @@ def cli(argv: list[str] | None = None) -> int:
     from signgen.body.model import BodyModel
     from signgen.paths import weights_hash
     from signgen.pipelines.sign_gen import SignGenPipeline
+    from signgen.render.mesh_renderer import warm_up as warm_up_renderer
 
     args = build_parser().parse_args(argv)
     cfg = load_config(args.config, args.overrides)  # fail early on a bad config
@@ -297,6 +304,7 @@ def cli(argv: list[str] | None = None) -> int:
         raise InvalidInputError(f"no jobs file {args.batch}")
     out_dir = Path(args.out)
     check_output_folder(out_dir)
+    warm_up_renderer()  # the avatar renderer's GL context is made while the models load
     pipe = SignGenPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=bool(args.batch))
     model_version = weights_hash(model_dir / "translator")  # once, not per batch item

@@ -38,15 +38,60 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
-    """(T,H,W,3) uint8 frames -> H.264 mp4."""
-    from signgen.data.synthsign.generate import write_video
-
+def _check_frames(frames) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
         raise InvalidInputError(f"frames must be (T,H,W,3) uint8 with T >= 1, got "
                                 f"{frames.dtype} {frames.shape}")
-    return write_atomic(path, lambda tmp: write_video(tmp, frames, fps))
+    return frames
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
+    """(T,H,W,3) uint8 frames -> H.264 mp4."""
+    with Mp4Writer(path, fps) as writer:
+        writer.append(frames)
+    return Path(path)
+
+
+class Mp4Writer:
+    """H.264 mp4 written as frames arrive (``append`` chunks of (B,H,W,3) uint8): ffmpeg
+    encodes in its own process while the caller makes the next chunk. The file appears
+    at ``path`` only when the ``with`` block ends without an error and at least one
+    frame came; otherwise nothing is left behind."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self._tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
+        self._writer = None
+        self.frames = 0
+
+    def append(self, frames: np.ndarray) -> None:
+        from signgen.data.synthsign.generate import open_video_writer
+
+        frames = _check_frames(frames)
+        if self._writer is None:
+            self._writer = open_video_writer(self._tmp, self.fps)
+        elif frames.shape[1:] != self._shape:
+            raise InvalidInputError(f"frames of {frames.shape[1:]} after {self._shape}")
+        self._shape = frames.shape[1:]
+        for frame in frames:
+            self._writer.append_data(frame)
+        self.frames += len(frames)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            if error_type is None:
+                if not self.frames:
+                    raise InvalidInputError(f"{self.path}: no frames were written")
+                self._tmp.replace(self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 def write_smplx_npz(path: str | Path, poses: np.ndarray, fps: float, betas=None,

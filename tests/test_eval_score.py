@@ -15,7 +15,15 @@ from signgen.eval.hand_keypoints import HandRefiner
 from signgen.eval.identity import IdentityEncoder
 from signgen.eval.keypoints import KeypointEstimator
 from signgen.eval.recogniser import GlossVocabulary, PoseGlossRecogniser, VideoGlossRecogniser
-from signgen.eval.score import RESULT_KEYS, Evaluators, markdown_table, score_system, write_result
+from signgen.eval.score import (
+    RESULT_KEYS,
+    Evaluators,
+    GroundTruth,
+    markdown_table,
+    score_system,
+    split_samples,
+    write_result,
+)
 from signgen.eval.systems import GroundTruthSystem, LookupConcatSystem
 
 RENDERED = ["test_novel_sentences-00000", "test_unseen_signers-00000",
@@ -155,6 +163,17 @@ def test_stage2_decoded_system_scores_video_and_token_statistics(setup, tmp_path
     stats = system.token_stats()
     assert 0 < stats["codebook_usage"] <= 1 and 0 <= stats["consecutive_repeat_rate"] <= 1
     assert stats["smplx_joint_error_mm"] > 0  # an untrained pose head is off
+    # stage2_avatar: the same keypoints, no video; visible = inside the frame.
+    avatar = DecodedEmbeddingSystem(tmp_path / "video", tmp_path / "fsq", root,
+                                    name="stage2_avatar", avatar_only=True)
+    result = score_system(avatar, root, "test_unseen_signers", evaluators, progress=False)
+    assert result["bt_wer"] is None and result["pose_bt_wer"] is not None
+    sample = split_samples(root, "test_unseen_signers", 1)[0]
+    gt = GroundTruth(sample, None, None, None, (1.0, 1.0, 1.0))
+    out = avatar.generate(gt)
+    assert out.video is None and out.keypoints.shape[1:] == (133, 2)
+    inside = (out.keypoints >= -0.5).all(-1) & (out.keypoints < 63.5).all(-1)
+    np.testing.assert_array_equal(out.visible, inside)
 
 
 def test_lookup_baseline_poses_are_rendered_to_video_by_stage_one(setup, tmp_path, one_thread):
@@ -204,7 +223,6 @@ def test_report_lists_stage2_token_statistics(tmp_path, monkeypatch):
 
 
 def test_text_systems_render_video_or_only_the_avatar_pose(setup, engine, one_thread):
-    from signgen.eval.score import GroundTruth
     from signgen.eval.systems import TextToSignSystem
 
     cfg, root, evaluators, _ = setup

@@ -70,6 +70,11 @@ def test_indices_decode_to_exactly_the_codes(kwargs, one_thread):
         decoded = model.decode(out.codes, num_frames=3)
     assert decoded.embedding.shape == x.shape
     assert decoded.smplx_pose.shape == (6, 165) and decoded.keypoints.shape == (6, 133, 2)
+    with torch.no_grad():  # the avatar's decode: the same pose, no embedding
+        pose_only = model.decode(out.codes, num_frames=3, embedding=False)
+    assert pose_only.embedding is None
+    assert torch.equal(pose_only.smplx_pose, decoded.smplx_pose)
+    assert torch.equal(pose_only.keypoints, decoded.keypoints)
 
 
 def test_token_grid_halves_per_stage_rounding_up(one_thread):

@@ -338,6 +338,37 @@ def test_torch_inputs_and_buffer_growth():
     assert not empty.mask.any() and np.all(empty.rgb == 255)
 
 
+def test_vertex_normals_sum_area_weighted_face_normals():
+    from signgen.render.mesh_renderer import vertex_normals
+
+    verts, faces = icosphere(1, radius=0.3)
+    rng = np.random.default_rng(0)
+    batch = verts[None] + rng.normal(scale=0.02, size=(3, *verts.shape))
+    batch[:, 0] = batch[:, 1]  # a degenerate face or two; vertex 0 keeps others
+    expected = np.zeros_like(batch)
+    for b in range(3):
+        for face in faces:
+            a, c, d = batch[b, face]
+            expected[b, face] += np.cross(c - a, d - a)
+    expected /= np.linalg.norm(expected, axis=-1, keepdims=True)
+    normals = vertex_normals(batch, faces)
+    assert normals.shape == batch.shape and normals.dtype == np.float64
+    np.testing.assert_allclose(normals, expected, atol=1e-12)
+    lonely = np.concatenate([batch, np.zeros((3, 1, 3))], axis=1)  # in no face
+    assert np.all(vertex_normals(lonely, faces)[:, -1] == 0)
+
+
+def test_warm_up_then_render_gives_the_same_frames():
+    from signgen.render.mesh_renderer import warm_up
+
+    cam = PinholeCamera.frontal(64, 64)
+    verts, faces = icosphere(1, radius=0.3)
+    before = MeshRenderer(64, 64).render(verts, faces, cam).rgb
+    warm_up()
+    warm_up()  # idempotent
+    assert MeshRenderer(64, 64).render(verts, faces, cam).rgb.tobytes() == before.tobytes()
+
+
 def test_render_from_other_thread_matches():
     cam = PinholeCamera.frontal(64, 64)
     verts, faces = icosphere(1, radius=0.3)

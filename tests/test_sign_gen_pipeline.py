@@ -55,6 +55,8 @@ def test_text_to_video_and_pose(pipe, one_thread):
     assert 1 <= t <= 6 and out.tokens.shape == (t, 16)
     assert out.frames.shape == (t, SIZE, SIZE, 3) and out.frames.dtype == np.uint8
     assert out.smplx_pose.shape == (t, 165) and out.keypoints.shape == (t, 133, 2)
+    inside = (out.keypoints >= -0.5).all(-1) & (out.keypoints < SIZE - 0.5).all(-1)
+    np.testing.assert_array_equal(out.visible, inside)  # SynthSign's visibility rule
     assert out.embeddings.shape == (t, 8, SIZE // 2, SIZE // 2)
     assert out.notices == ["unknown word 'zoe': fingerspelled"]
     assert set(out.timings) == {"translate", "decode_tokens", "render_video"}
@@ -69,7 +71,10 @@ def test_seeds_and_avatar_only(pipe, one_thread):
     assert not np.array_equal(sampled[0], sampled[2])
     avatar = pipe("Hello", avatar_only=True, progress=False)
     assert avatar.frames is None and "render_video" not in avatar.timings
-    assert avatar.smplx_pose.shape[1] == 165
+    assert avatar.smplx_pose.shape[1] == 165 and avatar.embeddings is None
+    # Without the video the embedding decoder is skipped; the pose is the same.
+    np.testing.assert_array_equal(run(pipe, seed=5, avatar_only=True).smplx_pose,
+                                  run(pipe, seed=5).smplx_pose)
 
 
 def test_glosses_go_through_the_same_model(pipe, one_thread):

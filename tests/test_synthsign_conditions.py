@@ -15,6 +15,7 @@ from signgen.data.synthsign.conditions import (
     HAND_SIDE_RIGHT,
     draw_pose_map,
     hand_mesh,
+    inside_frame,
     project_keypoints,
     render_hands,
     render_hands_with_sides,
@@ -72,6 +73,15 @@ def test_project_keypoints(posed, height, width):
     assert not project_keypoints(behind, camera)[1].any()
     with pytest.raises(InvalidInputError, match="joints"):
         project_keypoints(posed.joints[:, :100], camera)
+    # The in-frame rule on its own (what generated keypoints are scored with).
+    np.testing.assert_array_equal(inside_frame(keypoints, height, width), visible)
+
+
+def test_inside_frame_edges_and_nan():
+    points = np.array([[-0.5, 0], [-0.51, 0], [3.49, 1], [3.5, 1], [0, 1.49], [0, 1.5],
+                       [np.nan, 0]])
+    np.testing.assert_array_equal(inside_frame(points, height=2, width=4),
+                                  [True, False, True, False, True, False, False])
 
 
 @pytest.mark.parametrize("height, width", SIZES)

@@ -26,7 +26,7 @@ from signgen.data.synthsign.generate import SPLITS
 from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
-           "stage1_no_temporal", "stage2_decoded", "text2video", "text2avatar",
+           "stage1_no_temporal", "stage2_decoded", "stage2_avatar", "text2video", "text2avatar",
            "regression_translator")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
@@ -42,12 +42,13 @@ def _build_system(name: str, cfg, args):
 
     if name == "ground_truth":
         return GroundTruthSystem()
-    if name == "stage2_decoded":  # stage I embeddings through the FSQ autoencoder
+    if name in ("stage2_decoded", "stage2_avatar"):  # stage-I embeddings through the FSQ
         from signgen.eval.systems import DecodedEmbeddingSystem
 
         model = args.model or Path(cfg.experiment.output_dir) / "video_temporal" / "model"
         fsq = args.fsq or Path(cfg.experiment.output_dir) / "fsq" / "model"
         return DecodedEmbeddingSystem(model, fsq, Path(cfg.data.root) / cfg.data.dataset,
+                                      name=name, avatar_only=name == "stage2_avatar",
                                       num_inference_steps=args.steps,
                                       guidance_scale=args.guidance, seed=cfg.experiment.seed,
                                       window=args.window, overlap=args.overlap)

@@ -172,8 +172,7 @@ class TextToSignSystem:
         for stage, seconds in timings.items():
             self.timings[stage] = self.timings.get(stage, 0.0) + seconds
         self.frames += len(out.smplx_pose)
-        visible = np.ones(out.keypoints.shape[:2], dtype=bool)
-        return SystemOutput(video=out.frames, keypoints=out.keypoints, visible=visible)
+        return SystemOutput(video=out.frames, keypoints=out.keypoints, visible=out.visible)
 
 
 class RegressionTranslatorSystem:
@@ -266,10 +265,14 @@ class DecodedEmbeddingSystem(VideoModelSystem):
 
     ``token_stats()`` adds what the stage-II targets are stated in: ``codebook_usage``
     (0-1), ``consecutive_repeat_rate``, ``smplx_joint_error_mm`` (body + hand joints and
-    fingertips against the sample's true pose, with its betas and expression)."""
+    fingertips against the sample's true pose, with its betas and expression).
+
+    ``avatar_only`` (the ``stage2_avatar`` system): no video, only the FSQ pose head's
+    keypoints, as ``text2avatar`` scores the translator's: the ceiling a perfect
+    translator would reach through this FSQ autoencoder."""
 
     def __init__(self, pipeline_dir: str | Path, fsq_dir: str | Path, root: str | Path,
-                 name: str = "stage2_decoded", **kwargs) -> None:
+                 name: str = "stage2_decoded", avatar_only: bool = False, **kwargs) -> None:
         from signgen.body.model import BodyModel
         from signgen.models.fsq_autoencoder import FSQAutoencoder
 
@@ -277,12 +280,14 @@ class DecodedEmbeddingSystem(VideoModelSystem):
         self.fsq = load_pretrained(FSQAutoencoder, fsq_dir).eval()
         self.body = BodyModel().eval()
         self.info["fsq_model"] = str(fsq_dir)
+        self.info["avatar_only"] = self.avatar_only = avatar_only
         self.indices, self.repeats, self.pairs, self.joint_errors = [], 0, 0, []
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         import torch
         from PIL import Image
 
+        from signgen.data.synthsign.conditions import inside_frame
         from signgen.models.fsq_autoencoder import keypoints_to_pixels
 
         folder = self.root / "samples" / gt.sample["sample_id"]
@@ -294,15 +299,16 @@ class DecodedEmbeddingSystem(VideoModelSystem):
             embedding = self.pipe.encode_conditions(pose_map, hand_render)
             out = self.fsq(embedding, num_frames=len(embedding))
         self._count(out.indices, out.smplx_pose, motion)
+        keypoints = keypoints_to_pixels(out.keypoints, *pose_map.shape[1:3]).numpy()
+        visible = inside_frame(keypoints, *pose_map.shape[1:3])
+        if self.avatar_only:
+            return SystemOutput(keypoints=keypoints, visible=visible, frame_aligned=True)
         reference = Image.open(self.root / "references" / f"{gt.sample['signer_id']}.png")
         generator = torch.Generator().manual_seed(self.seed + self.calls)
         self.calls += 1
         frames = self.pipe(reference.convert("RGB"), condition_embeddings=out.embedding,
                            **self.sampling, generator=generator, progress=False).frames
-        height, width = frames.shape[1:3]
-        keypoints = keypoints_to_pixels(out.keypoints, height, width).numpy()
-        return SystemOutput(video=frames, keypoints=keypoints,
-                            visible=np.ones(keypoints.shape[:2], dtype=bool),
+        return SystemOutput(video=frames, keypoints=keypoints, visible=visible,
                             frame_aligned=True)
 
     def _count(self, indices, smplx_pose, motion: dict) -> None:

@@ -210,7 +210,8 @@ class FSQDecoderOutput(BaseOutput):
     """What :meth:`FSQAutoencoder.decode` returns.
 
     Attributes:
-        embedding: (N,E,h,w) float, the reconstructed stage-I condition embedding.
+        embedding: (N,E,h,w) float, the reconstructed stage-I condition embedding (None
+            when decoded with ``embedding=False``).
         smplx_pose: (N,165) axis-angle radians in SMPL-X full-pose order (global_orient 3,
             body 63, jaw 3, leye 3, reye 3, left hand 45, right hand 45); eyes are zeros.
         keypoints: (N,133,2) COCO-WholeBody (x, y) normalised to the frame (see
@@ -219,7 +220,7 @@ class FSQDecoderOutput(BaseOutput):
             (for rotation losses; ``smplx_pose`` is derived from them).
     """
 
-    embedding: torch.Tensor
+    embedding: torch.Tensor | None
     smplx_pose: torch.Tensor
     keypoints: torch.Tensor
     rotations: torch.Tensor
@@ -405,9 +406,11 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         return rearrange(codes, "n (h w) d -> n d h w", h=gh, w=gw).to(self.dtype)
 
     # -- decoder ---------------------------------------------------------------------------
-    def decode(self, codes: torch.Tensor, num_frames: int | None = None) -> FSQDecoderOutput:
+    def decode(self, codes: torch.Tensor, num_frames: int | None = None,
+               embedding: bool = True) -> FSQDecoderOutput:
         """codes (N,D,gh,gw) -> embedding (N,E,h,w), SMPL-X pose (N,165), keypoints
-        (N,133,2); ``num_frames`` as in :meth:`encode`."""
+        (N,133,2); ``num_frames`` as in :meth:`encode`. ``embedding=False`` skips the
+        embedding decoder (most of the work; the avatar needs only the pose)."""
         expected = (self.code_dim, *self.token_grid)
         if (not isinstance(codes, torch.Tensor) or codes.ndim != 4
                 or tuple(codes.shape[1:]) != expected or not codes.is_floating_point()):
@@ -418,11 +421,7 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         features = self.from_code(codes.to(self.dtype))
         if self.config.temporal_kernel > 1:
             features = self.decoder_temporal(features, frames)
-        x = features
-        for up, size in zip(self.up, self._sizes[-2::-1], strict=True):
-            x = F.interpolate(x, size=size, mode="nearest")
-            x = up["block"](F.silu(up["conv"](x)))
-        embedding = self.decoder_out(F.silu(x)) * self.embedding_scale + self.embedding_mean
+        decoded = self._decode_embedding(features) if embedding else None
         hidden = self.pose_trunk(features)
         n = codes.shape[0]
         rotations = rotation_6d_to_matrix(self.to_rotations(hidden).view(n, NUM_POSE_JOINTS, 6))
@@ -430,8 +429,16 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         eyes = axis_angle.new_zeros(n, 2, 3)
         full = torch.cat([axis_angle[:, :23], eyes, axis_angle[:, 23:]], dim=1)  # (N,55,3)
         keypoints = self.to_keypoints(hidden).view(n, NUM_KEYPOINTS, 2)
-        return FSQDecoderOutput(embedding=embedding, smplx_pose=full.reshape(n, FULL_POSE_DIM),
+        return FSQDecoderOutput(embedding=decoded, smplx_pose=full.reshape(n, FULL_POSE_DIM),
                                 keypoints=keypoints, rotations=rotations)
+
+    def _decode_embedding(self, features: torch.Tensor) -> torch.Tensor:
+        """Decoder features (N,C,gh,gw) -> embedding (N,E,h,w)."""
+        x = features
+        for up, size in zip(self.up, self._sizes[-2::-1], strict=True):
+            x = F.interpolate(x, size=size, mode="nearest")
+            x = up["block"](F.silu(up["conv"](x)))
+        return self.decoder_out(F.silu(x)) * self.embedding_scale + self.embedding_mean
 
     def forward(self, embedding: torch.Tensor,
                 num_frames: int | None = None) -> FSQAutoencoderOutput:

@@ -28,6 +28,7 @@ from diffusers.utils import BaseOutput
 import signgen.models.fsq_autoencoder  # noqa: F401
 import signgen.models.translator  # noqa: F401
 import signgen.pipelines.sign_video  # noqa: F401
+from signgen.data.synthsign.conditions import inside_frame
 from signgen.errors import InvalidInputError
 
 TOKENIZER_FOLDER = "text_tokenizer"
@@ -42,15 +43,17 @@ FORMAT_VERSION = 1
 class SignGenOutput(BaseOutput):
     """frames: (T,H,W,3) uint8, or None for ``avatar_only``; smplx_pose: (T,165) float32
     axis-angle (SMPL-X order); keypoints: (T,133,2) float32 COCO-WholeBody pixels of the
-    frame size; tokens: (T,S) int64; embeddings: (T,E,h,w) float32; notices: what the
-    user should know (words fingerspelled, characters left out); timings: seconds per
-    stage."""
+    frame size; visible: (T,133) bool, the keypoints inside the frame (SynthSign's
+    visibility rule: points outside are meaningless); tokens: (T,S) int64; embeddings:
+    (T,E,h,w) float32 (None for ``avatar_only``: not decoded); notices: what the user
+    should know (words fingerspelled, characters left out); timings: seconds per stage."""
 
     frames: np.ndarray | None
     smplx_pose: np.ndarray
     keypoints: np.ndarray
+    visible: np.ndarray
     tokens: np.ndarray
-    embeddings: torch.Tensor
+    embeddings: torch.Tensor | None
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -172,17 +175,20 @@ class SignGenPipeline(DiffusionPipeline):
         return tokens.numpy(), encoded.notices
 
     @torch.no_grad()
-    def decode_tokens(self, tokens: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """tokens (T,S) -> embeddings (T,E,h,w), SMPL-X pose (T,165), keypoints (T,133,2)
-        in pixels of the frame size."""
+    def decode_tokens(self, tokens: np.ndarray, embeddings: bool = True
+                      ) -> tuple[torch.Tensor | None, np.ndarray, np.ndarray]:
+        """tokens (T,S) -> embeddings (T,E,h,w) (None unless ``embeddings``: only the
+        video needs them), SMPL-X pose (T,165), keypoints (T,133,2) in pixels of the
+        frame size."""
         from signgen.models.fsq_autoencoder import keypoints_to_pixels
 
         indices = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=self.device)
-        out = self.fsq.decode(self.fsq.decode_indices(indices), num_frames=len(indices))
+        out = self.fsq.decode(self.fsq.decode_indices(indices), num_frames=len(indices),
+                              embedding=embeddings)
         height, width = self.frame_size
         keypoints = keypoints_to_pixels(out.keypoints.float(), height, width)
-        return (out.embedding.float(), out.smplx_pose.float().cpu().numpy(),
-                keypoints.cpu().numpy())
+        embedding = None if out.embedding is None else out.embedding.float()
+        return embedding, out.smplx_pose.float().cpu().numpy(), keypoints.cpu().numpy()
 
     # -- the whole engine ----------------------------------------------------------------
     @torch.no_grad()
@@ -213,7 +219,7 @@ class SignGenPipeline(DiffusionPipeline):
                                          max_frames=max_frames, generator=generator)
         timings["translate"] = time.perf_counter() - start
         start = time.perf_counter()
-        embeddings, smplx_pose, keypoints = self.decode_tokens(tokens)
+        embeddings, smplx_pose, keypoints = self.decode_tokens(tokens, not avatar_only)
         timings["decode_tokens"] = time.perf_counter() - start
         frames = None
         if not avatar_only:
@@ -226,5 +232,6 @@ class SignGenPipeline(DiffusionPipeline):
             frames = video.frames
             timings["render_video"] = time.perf_counter() - start
         return SignGenOutput(frames=frames, smplx_pose=smplx_pose, keypoints=keypoints,
-                             tokens=tokens, embeddings=embeddings.cpu(), notices=notices,
-                             timings=timings)
+                             visible=inside_frame(keypoints, *self.frame_size), tokens=tokens,
+                             embeddings=None if avatar_only else embeddings.cpu(),
+                             notices=notices, timings=timings)

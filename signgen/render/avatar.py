@@ -4,6 +4,8 @@ upper-body framing (``render_avatar``, ``signing_camera``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -31,6 +33,13 @@ def render_avatar(body, vertices: np.ndarray, height: int, width: int,
                   batch_size: int = 32) -> np.ndarray:
     """Posed ``vertices`` (T,V,3) of ``body`` -> (T,H,W,3) uint8 frames, coloured by
     :func:`~signgen.render.appearance.body_vertex_colors`."""
+    return np.concatenate(list(iter_avatar_frames(body, vertices, height, width, batch_size)))
+
+
+def iter_avatar_frames(body, vertices: np.ndarray, height: int, width: int,
+                       batch_size: int = 32) -> Iterator[np.ndarray]:
+    """:func:`render_avatar` in chunks of up to ``batch_size`` frames ((B,H,W,3) uint8
+    each), so that a consumer (an mp4 encoder) can work while the next chunk renders."""
     from signgen.data.synthsign.signers import signing_camera
     from signgen.render.appearance import body_vertex_colors
     from signgen.render.mesh_renderer import MeshRenderer
@@ -39,7 +48,6 @@ def render_avatar(body, vertices: np.ndarray, height: int, width: int,
     camera = signing_camera(width, height)
     renderer = MeshRenderer(width, height)
     faces = body.faces.numpy()
-    return np.concatenate([
-        renderer.render(vertices[start:start + batch_size], faces, camera,
-                        vertex_colors=colours).rgb
-        for start in range(0, len(vertices), batch_size)])
+    for start in range(0, len(vertices), batch_size):
+        yield renderer.render(vertices[start:start + batch_size], faces, camera,
+                              vertex_colors=colours).rgb

@@ -209,14 +209,12 @@ class _GLState:
 
 def _draw_on_gl_thread(*args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Body of every GL task: create the process's GL state on first use, then draw."""
-    global _gl_state
-    if _gl_state is None:
-        _gl_state = _GLState()
+    _create_gl_state()
     return _gl_state.draw(*args)
 
 
-def _run_on_gl_thread(*args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run :meth:`_GLState.draw` on this process's GL thread, starting it if needed."""
+def _gl_thread() -> ThreadPoolExecutor:
+    """This process's GL thread, started if needed."""
     global _gl_executor, _gl_pid
     pid = os.getpid()
     # Checked before taking the lock, which a fork may have copied in a held state.
@@ -232,7 +230,28 @@ def _run_on_gl_thread(*args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if _gl_executor is None:
             _gl_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signgen-gl")
             _gl_pid = pid
-    return _gl_executor.submit(_draw_on_gl_thread, *args).result()
+    return _gl_executor
+
+
+def _run_on_gl_thread(*args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run :meth:`_GLState.draw` on this process's GL thread, starting it if needed."""
+    return _gl_thread().submit(_draw_on_gl_thread, *args).result()
+
+
+def _create_gl_state() -> None:
+    global _gl_state
+    if _gl_state is None:
+        _gl_state = _GLState()
+
+
+def warm_up() -> None:
+    """Start creating this process's GL context on its thread and return at once.
+
+    Creating it (EGL, shader compilation) takes ~0.2 s on llvmpipe; started before model
+    loading it overlaps that instead of delaying the first render, which waits for it
+    if needed. A failure here is not raised: the first render tries again and raises.
+    Like rendering, this makes a forked child unable to render (see the module doc)."""
+    _gl_thread().submit(_create_gl_state)
 
 
 def _to_numpy(value, name: str) -> np.ndarray:
@@ -277,18 +296,25 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     Returns:
         (B, V, 3) float64 unit normals; 0 for vertices without non-degenerate faces.
     """
+    from scipy.sparse import csr_matrix
+
     batch, num_vertices, _ = vertices.shape
-    corners = vertices[:, faces]  # (B, F, 3 corners, 3)
+    vertices = np.asarray(vertices, dtype=np.float64)
+    # Face-major (F, B, 3) so that the sparse product below needs no copy.
+    corner = vertices.transpose(1, 0, 2)[faces[:, 0]]
+    edge1 = vertices.transpose(1, 0, 2)[faces[:, 1]] - corner
+    edge2 = vertices.transpose(1, 0, 2)[faces[:, 2]] - corner
     # The cross product's length is twice the face area, which gives the weighting.
-    face_normals = np.cross(
-        corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
-    )
-    # Scatter-add each face normal onto its three corners for all frames at once.
-    index = (faces.reshape(1, -1) + num_vertices * np.arange(batch)[:, None]).ravel()
-    weights = np.repeat(face_normals, 3, axis=1).reshape(-1, 3)
-    sums = [np.bincount(index, weights[:, k], minlength=batch * num_vertices) for k in range(3)]
-    # bincount returns integers when there are no faces.
-    normals = np.stack(sums, -1).astype(np.float64).reshape(batch, num_vertices, 3)
+    face_normals = np.cross(edge1, edge2)
+    # Each vertex sums the normals of its faces: a sparse (V, F) incidence matrix times
+    # the face normals of all frames at once (~2x faster than scatter-adding them).
+    num_faces = len(faces)
+    incidence = csr_matrix((np.ones(3 * num_faces), (faces.T.ravel(),
+                                                     np.tile(np.arange(num_faces), 3))),
+                           shape=(num_vertices, num_faces))
+    sums = incidence @ face_normals.reshape(num_faces, batch * 3)
+    normals = np.asarray(sums, dtype=np.float64).reshape(num_vertices, batch, 3)
+    normals = normals.transpose(1, 0, 2)
     length = np.linalg.norm(normals, axis=-1, keepdims=True)
     return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
 

@@ -71,6 +71,16 @@ def _check_size(height, width) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def inside_frame(keypoints: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(...,2) pixel (column, row) points -> (...) bool, True inside a ``height`` x
+    ``width`` frame (pixel centres at integers): the visibility rule of SynthSign's
+    keypoints, which the pose evaluators are trained with. NaN points are outside."""
+    keypoints = np.asarray(keypoints)
+    with np.errstate(invalid="ignore"):
+        return ((keypoints[..., 0] >= -0.5) & (keypoints[..., 0] < width - 0.5)
+                & (keypoints[..., 1] >= -0.5) & (keypoints[..., 1] < height - 0.5))
+
+
 def project_keypoints(joints, camera: PinholeCamera) -> tuple[np.ndarray, np.ndarray]:
     """Project SMPL-X output joints to COCO-WholeBody pixel keypoints.
 
@@ -92,9 +102,7 @@ def project_keypoints(joints, camera: PinholeCamera) -> tuple[np.ndarray, np.nda
         raise InvalidInputError("joints contain NaN or infinite values")
     with np.errstate(divide="ignore", invalid="ignore"):  # points at depth 0
         uv, depth = camera.project(points)
-    inside = ((uv[..., 0] >= -0.5) & (uv[..., 0] < camera.width - 0.5)
-              & (uv[..., 1] >= -0.5) & (uv[..., 1] < camera.height - 0.5))
-    visible = (depth > 0) & inside
+    visible = (depth > 0) & inside_frame(uv, camera.height, camera.width)
     return np.where(np.isfinite(uv), uv, 0.0).astype(np.float32), visible
 
 

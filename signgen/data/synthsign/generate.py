@@ -195,14 +195,21 @@ class SampleRenderer:
         }
 
 
-def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """H.264 mp4 (yuv420p, crf 18, one thread: deterministic bytes)."""
+def open_video_writer(path: Path, fps: float):
+    """An imageio writer (``append_data(frame)``, ``close()``) of H.264 mp4 (yuv420p,
+    crf 18, one thread: deterministic bytes). ffmpeg runs as its own process, so it
+    encodes while the caller makes the next frames."""
     import imageio.v2 as imageio
 
-    with imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=None,
-                            macro_block_size=1, pixelformat="yuv420p",
-                            ffmpeg_params=["-crf", "18", "-threads", "1"],
-                            ffmpeg_log_level="error") as writer:
+    return imageio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=None,
+                              macro_block_size=1, pixelformat="yuv420p",
+                              ffmpeg_params=["-crf", "18", "-threads", "1"],
+                              ffmpeg_log_level="error")
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """(T,H,W,3) uint8 frames -> ``path`` (see :func:`open_video_writer`)."""
+    with open_video_writer(path, fps) as writer:
         for frame in frames:
             writer.append_data(frame)
 
