@@ -111,46 +111,89 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     )
     from signgen.render.avatar import iter_avatar_frames, pose_body
 
-    reference = None if args.avatar_only else _reference(args, model_dir)
-    sampling = cfg.video.sampling
-    out = pipe(args.text if args.gloss is None else None, args.lang, glosses=args.gloss,
-               reference_image=reference, avatar_only=args.avatar_only, seed=args.seed,
-               num_inference_steps=args.steps or sampling.num_inference_steps,
-               guidance_scale=sampling.guidance_scale, window=sampling.window,
-               overlap=sampling.overlap, window_batch=sampling.window_batch or None,
-               precision=sampling.precision, **dataclasses.asdict(cfg.translator.decoding))
+    decoding = dataclasses.asdict(cfg.translator.decoding)
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.avatar_only:
+        result = _avatar_only(pipe, body, args, decoding, out_dir / "avatar.mp4", fps)
+        frames, avatar, joints = None, result.pop("avatar"), result.pop("joints")
+    else:
+        reference = _reference(args, model_dir)
+        sampling = cfg.video.sampling
+        out = pipe(args.text if args.gloss is None else None, args.lang, glosses=args.gloss,
+                   reference_image=reference, seed=args.seed,
+                   num_inference_steps=args.steps or sampling.num_inference_steps,
+                   guidance_scale=sampling.guidance_scale, window=sampling.window,
+                   overlap=sampling.overlap, window_batch=sampling.window_batch or None,
+                   precision=sampling.precision, **decoding)
+        start = time.perf_counter()
+        vertices, joints = pose_body(body, out.smplx_pose)
+        height, width = pipe.frame_size
+        # avatar.mp4 is encoded (by ffmpeg, another process) while the next frames render.
+        with Mp4Writer(out_dir / "avatar.mp4", fps) as writer:
+            chunks = []
+            for chunk in iter_avatar_frames(body, vertices, height, width):
+                writer.append(chunk)
+                chunks.append(chunk)
+        avatar, frames = np.concatenate(chunks), out.frames
+        out.timings["render_avatar"] = time.perf_counter() - start  # with avatar.mp4
+        result = {"tokens": out.tokens, "smplx_pose": out.smplx_pose,
+                  "notices": out.notices, "timings": out.timings}
+    timings = result["timings"]
+    start = time.perf_counter()
     height, width = pipe.frame_size
-    start = time.perf_counter()
-    vertices, joints = pose_body(body, out.smplx_pose)
-    # avatar.mp4 is encoded (by ffmpeg, another process) while the next frames render.
-    with Mp4Writer(out_dir / "avatar.mp4", fps) as writer:
-        chunks = []
-        for chunk in iter_avatar_frames(body, vertices, height, width):
-            writer.append(chunk)
-            chunks.append(chunk)
-    avatar = np.concatenate(chunks)
-    out.timings["render_avatar"] = time.perf_counter() - start  # with avatar.mp4
-    start = time.perf_counter()
-    write_smplx_npz(out_dir / "smplx.npz", out.smplx_pose, fps, gender=cfg.body.gender,
+    write_smplx_npz(out_dir / "smplx.npz", result["smplx_pose"], fps, gender=cfg.body.gender,
                     betas=np.zeros(body.num_betas, np.float32))
     write_pose(out_dir / "pose.pose", joints, signing_camera(width, height), fps)
     rows = [avatar]
-    if out.frames is not None:
-        write_mp4(out_dir / "video.mp4", out.frames, fps)
-        rows.insert(0, out.frames)
+    if frames is not None:
+        write_mp4(out_dir / "video.mp4", frames, fps)
+        rows.insert(0, frames)
     write_png(out_dir / "preview.png", contact_sheet(rows))
     if getattr(args, "gif", False):  # --gif (batch jobs too)
         write_gif(out_dir / "preview.gif", np.concatenate(rows, axis=2), fps)
-    out.timings["write_files"] = time.perf_counter() - start
+    timings["write_files"] = time.perf_counter() - start
     write_json(out_dir / "tokens.json", {
         "text": args.text, "gloss": args.gloss, "language": args.lang or pipe.languages[0],
         "seed": args.seed, "fps": fps, "model": str(model_dir),
         "model_version": model_version,
-        "tokens": out.tokens.tolist(), "notices": out.notices,
-        "timings": {k: round(v, 3) for k, v in out.timings.items()}})
-    return out.notices
+        "tokens": result["tokens"].tolist(), "notices": result["notices"],
+        "timings": {k: round(v, 3) for k, v in timings.items()}})
+    return result["notices"]
+
+
+def _avatar_only(pipe, body, args, decoding: dict, mp4_path: Path, fps: float) -> dict:
+    """--avatar-only, streamed: while the translator decodes chunk k+1 (this thread),
+    chunk k renders on the GL thread and ffmpeg (another process) encodes the chunk
+    before: the stages overlap, so ``timings`` has one entry for all of them,
+    ``translate_and_render_avatar``. Returns tokens (T,S), smplx_pose (T,165), joints
+    (T,144,3), avatar (T,H,W,3) uint8, notices, timings."""
+    from signgen.exports import Mp4Writer
+    from signgen.render.avatar import AvatarRenderer, pose_body
+
+    start = time.perf_counter()
+    renderer = AvatarRenderer(body, *pipe.frame_size)
+    notices, chunks = pipe.stream_avatar(args.text if args.gloss is None else None, args.lang,
+                                         glosses=args.gloss, seed=args.seed, **decoding)
+    parts = {"tokens": [], "smplx_pose": [], "joints": [], "avatar": []}
+    with Mp4Writer(mp4_path, fps) as writer:
+        rendering = None
+        for chunk in chunks:
+            vertices, joints = pose_body(body, chunk.smplx_pose)
+            submitted = renderer.submit(vertices)
+            if rendering is not None:  # the previous chunk rendered meanwhile
+                parts["avatar"].append(rendering.result())
+                writer.append(parts["avatar"][-1])
+            rendering = submitted
+            for key, value in (("tokens", chunk.tokens), ("smplx_pose", chunk.smplx_pose),
+                               ("joints", joints)):
+                parts[key].append(value)
+        parts["avatar"].append(rendering.result())
+        writer.append(parts["avatar"][-1])
+    result = {key: np.concatenate(value) for key, value in parts.items()}
+    result["notices"] = notices
+    result["timings"] = {"translate_and_render_avatar": time.perf_counter() - start}
+    return result
 
 
 def check_output_folder(out_dir: Path) -> None:

@@ -55,6 +55,19 @@ def test_avatar_only_and_gloss_input(engine, tmp_path, one_thread):
     assert "video.mp4" not in {p.name for p in out.iterdir()}
     assert "preview.gif" not in {p.name for p in out.iterdir()}  # only with --gif
     assert json.loads((out / "tokens.json").read_text())["gloss"] == "HELLO fs-ANNA"
+    # The streamed avatar-only path makes what the full run makes.
+    full = tmp_path / "full"
+    assert sample.cli(["--gloss", "HELLO fs-ANNA", "--model", str(engine), "--steps", "1",
+                       "--out", str(full), "video.sampling.window=4",
+                       "video.sampling.overlap=1"]) == 0
+    streamed, whole = (json.loads((d / "tokens.json").read_text()) for d in (out, full))
+    assert streamed["tokens"] == whole["tokens"]
+    assert set(streamed["timings"]) == {"translate_and_render_avatar", "write_files"}
+    from signgen.data.synthsign.dataset import read_video
+
+    assert len(read_video(out / "avatar.mp4")) == len(whole["tokens"])
+    with np.load(out / "smplx.npz") as a, np.load(full / "smplx.npz") as b:
+        np.testing.assert_allclose(a["poses"], b["poses"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("extra, message", [

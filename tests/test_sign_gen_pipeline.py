@@ -77,6 +77,25 @@ def test_seeds_and_avatar_only(pipe, one_thread):
                                   run(pipe, seed=5).smplx_pose)
 
 
+def test_streamed_avatar_chunks_are_the_avatar_only_output(pipe, one_thread):
+    whole = pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=7, progress=False)
+    assert len(whole.tokens) > 2  # several chunks below
+    for chunk_frames in (1, 2, 1000):
+        notices, chunks = pipe.stream_avatar("Hello Zoë", "ssl-b", seed=7,
+                                             chunk_frames=chunk_frames)
+        chunks = list(chunks)
+        assert notices == whole.notices and all(len(c.tokens) <= chunk_frames for c in chunks)
+        for key in ("tokens", "smplx_pose", "keypoints"):
+            # Same tokens; the pose of a chunk may differ in the last float bit (kernels
+            # pick other summation orders for other batch sizes).
+            np.testing.assert_allclose(np.concatenate([getattr(c, key) for c in chunks]),
+                                       getattr(whole, key), rtol=0, atol=1e-5, err_msg=key)
+    with pytest.raises(InvalidInputError, match="either text or glosses"):
+        pipe.stream_avatar()  # bad input fails at the call, not at the first chunk
+    with pytest.raises(InvalidInputError, match="chunk_frames"):
+        pipe.stream_avatar("Hello", chunk_frames=0)
+
+
 def test_glosses_go_through_the_same_model(pipe, one_thread):
     out = pipe(glosses="HELLO fs-ANNA GO", language="ssl-a", avatar_only=True, progress=False)
     assert out.tokens.shape[1] == 16 and out.notices == []

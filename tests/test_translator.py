@@ -8,7 +8,13 @@ import torch
 
 from signgen.data.text_tokenizer import TextTokenizer
 from signgen.errors import InvalidInputError, SignGenError
-from signgen.models.translator import SignTranslator, corrupt_tokens, translator_loss
+from signgen.models.translator import (
+    SignTranslator,
+    code_digits,
+    corrupt_tokens,
+    digits_to_codes,
+    translator_loss,
+)
 
 TEXTS = ["Who will understand a driver on Friday?", "Hello Anna, I go to the store.",
          "The driver goes to the store tomorrow."]
@@ -77,6 +83,9 @@ def test_save_and_load_encode_identically(tokenizer, tmp_path):
 
 # -- the translator ------------------------------------------------------------------------
 C, S = 7, 3  # codebook size, tokens per frame
+# The digit head: codes of a 3x4 FSQ lattice (12 codes; the test frames use 0..6).
+DIGITS = {"codebook_size": 12, "levels": [3, 4]}
+HEADS = pytest.mark.parametrize("head", [{}, DIGITS], ids=["codes", "digits"])
 
 
 def small(**kw) -> SignTranslator:
@@ -98,14 +107,36 @@ def batch():
     return text, mask, frames, torch.tensor([5, 3])
 
 
-def test_forward_shapes():
+@HEADS
+def test_forward_shapes(head):
     text, mask, frames, _ = batch()
-    out = small()(text, mask, frames)
-    assert out.code_logits.shape == (2, 6, S, C) and out.end_logits.shape == (2, 6)
+    out = small(**head)(text, mask, frames)
+    assert out.code_logits.shape == (2, 6, S, 7) and out.end_logits.shape == (2, 6)
+    assert out.levels == (None if not head else (3, 4))
 
 
-def test_loss_falls_and_the_model_learns_lengths():
-    model = small().train()
+def test_digits_are_the_fsq_lattice_coordinates():
+    from vector_quantize_pytorch import FSQ
+
+    levels = [8, 5, 5, 3]
+    fsq = FSQ(levels=levels)
+    codes = torch.arange(fsq.codebook_size)
+    digits = code_digits(codes, levels)
+    assert digits.shape == (600, 4) and (digits.max(0).values == torch.tensor(levels) - 1).all()
+    assert torch.equal(digits_to_codes(digits, levels), codes)
+    # digit i is FSQ's i-th coordinate, in order: one value per digit, rising with it
+    points = fsq.indices_to_codes(codes)
+    for i, level in enumerate(levels):
+        values = [points[digits[:, i] == d, i].unique() for d in range(level)]
+        assert all(len(v) == 1 for v in values)
+        assert (torch.cat(values).diff() > 0).all()
+    with pytest.raises(InvalidInputError, match="multiply to"):
+        small(codebook_size=12, levels=[3, 5])
+
+
+@HEADS
+def test_loss_falls_and_the_model_learns_lengths(head):
+    model = small(**head).train()
     text, mask, frames, lengths = batch()
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
@@ -134,8 +165,9 @@ def test_cached_greedy_decoding_equals_recomputing_the_prefix():
     assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
 
 
-def test_sampling_is_seeded_and_filtered():
-    model = small()
+@HEADS
+def test_sampling_is_seeded_and_filtered(head):
+    model = small(**head)
     text, mask, _, _ = batch()
 
     def sample(seed, **kw):
@@ -152,14 +184,50 @@ def test_sampling_is_seeded_and_filtered():
     assert all(torch.equal(x, y) for x, y in zip(tiny_p, greedy, strict=True))
 
 
-def test_save_and_load_give_identical_logits(tmp_path):
-    model = small()
+@HEADS
+def test_streamed_chunks_are_the_generated_frames(head):
+    model = small(**head)
+    text, mask, frames, lengths = batch()
+    model.train()  # teach it the lengths (5 and 3) so that streams end on their own
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss, _ = translator_loss(model(text, mask, frames), frames, lengths)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    one, one_mask = text[1:], mask[1:]
+    for kwargs in ({}, {"greedy": False}, {"greedy": False, "min_frames": 7, "top_k": 3}):
+        expected = model.generate(one, one_mask, generator=torch.Generator().manual_seed(2),
+                                  **kwargs)[0]
+        for chunk_frames in (1, 2, 100):
+            chunks = list(model.stream(one, one_mask, chunk_frames=chunk_frames,
+                                       generator=torch.Generator().manual_seed(2), **kwargs))
+            assert all(0 < len(c) <= chunk_frames for c in chunks)
+            assert torch.equal(torch.cat(chunks), expected), (kwargs, chunk_frames)
+    assert len(expected) == 7  # min_frames held it past its learnt end
+    with pytest.raises(InvalidInputError, match="one text"):
+        next(model.stream(text, mask))
+    with pytest.raises(InvalidInputError, match="chunk_frames"):
+        next(model.stream(one, one_mask, chunk_frames=0))
+
+
+@HEADS
+def test_save_and_load_give_identical_logits(tmp_path, head):
+    model = small(**head)
     text, mask, frames, _ = batch()
     model.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["codebook_size"] == C
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["codebook_size"] == head.get("codebook_size", C)
+    assert config["levels"] == head.get("levels")
     loaded = SignTranslator.from_pretrained(tmp_path).eval()
     assert torch.equal(model(text, mask, frames).code_logits,
                        loaded(text, mask, frames).code_logits)
+    generator = torch.Generator().manual_seed(1)
+    assert all(torch.equal(a, b) for a, b in zip(
+        model.generate(text, mask, greedy=False, generator=generator),
+        loaded.generate(text, mask, greedy=False, generator=generator.manual_seed(1)),
+        strict=True))
 
 
 def test_corruption_changes_inputs_only_at_its_rate():
@@ -219,8 +287,9 @@ def _token_folders(root, fsq_dir, codebook_size=9, width=4):
     return fsq_id
 
 
+@pytest.mark.parametrize("head", ["codes", "digits"])
 def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root,
-                                                       tmp_path, one_thread):
+                                                       tmp_path, one_thread, head):
     from safetensors.torch import save_file
 
     import train
@@ -228,13 +297,14 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
 
     fsq = tmp_path / "fsq"
     fsq.mkdir()
-    (fsq / "config.json").write_text("{}")
-    save_file({"w": torch.randn(8, generator=torch.Generator().manual_seed(7))},
+    (fsq / "config.json").write_text('{"levels": [3, 3]}')
+    seed = 7 if head == "codes" else 8  # another checkpoint: its own token folders
+    save_file({"w": torch.randn(8, generator=torch.Generator().manual_seed(seed))},
               str(fsq / "diffusion_pytorch_model.safetensors"))
     overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
                  f"translator.fsq_model={fsq}", "translator.model.dim=32",
                  "translator.model.num_heads=2", "translator.model.encoder_layers=1",
-                 "translator.model.decoder_layers=1",
+                 "translator.model.decoder_layers=1", f"translator.model.head={head}",
                  *(f"translator.train.{kv}" for kv in
                    ("max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1",
                     "eval_every=3", "save_every=3"))]
@@ -248,6 +318,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     model = SignTranslator.from_pretrained(folder).eval()
     tokenizer = TextTokenizer.load(folder)
     assert model.config.codebook_size == 9 and model.config.tokens_per_frame == 4
+    assert model.config.levels == ([3, 3] if head == "digits" else None)
     encoded = tokenizer.encode("Hello", info["languages"][0])
     ids = torch.tensor([encoded.ids])
     frames = model.generate(ids, torch.ones_like(ids, dtype=torch.bool), max_frames=5)

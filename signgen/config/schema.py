@@ -462,10 +462,8 @@ class FSQConfig:
 
 
 @dataclass
-class TranslatorModelConfig:
-    """Text -> token translator (``signgen.models.translator.SignTranslator``): keyword
-    arguments but the vocabulary, codebook and tokens per frame, which come from the
-    tokenizer and the FSQ autoencoder."""
+class TextToFramesModelConfig:
+    """Transformer sizes both translators share (``TextToFramesMixin``)."""
 
     dim: int = positive(256)
     num_heads: int = positive(4)
@@ -480,6 +478,16 @@ class TranslatorModelConfig:
         if self.dim % self.num_heads:
             return [f"num_heads ({self.num_heads}) must divide dim ({self.dim})"]
         return []
+
+
+@dataclass
+class TranslatorModelConfig(TextToFramesModelConfig):
+    """Text -> token translator (``signgen.models.translator.SignTranslator``): keyword
+    arguments but the vocabulary, codebook, tokens per frame and FSQ levels, which come
+    from the tokenizer and the FSQ autoencoder. ``head``: "codes", one codebook-size
+    distribution per token slot; "digits", one per FSQ level of each slot."""
+
+    head: str = choice("codes", "codes", "digits")
 
 
 @dataclass
@@ -517,7 +525,7 @@ class TranslatorConfig:
 
 
 @dataclass
-class RegressionTranslatorModelConfig(TranslatorModelConfig):
+class RegressionTranslatorModelConfig(TextToFramesModelConfig):
     """Text -> SMPL-X pose regressor (``signgen.models.regression_translator.
     RegressionTranslator``): the translator's keys, smaller by default."""
 

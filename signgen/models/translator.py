@@ -9,7 +9,14 @@ separate logit says whether the sequence ends after the frames so far. Shapes:
     text_ids      (B,L) int64 in [0, vocab_size), pad_id where ``text_mask`` is False
     frame_tokens  (B,T,S) int64 in [0, codebook_size), S = tokens_per_frame
     code logits   (B,T+1,S,codebook_size): position t predicts frame t+1's codes (t < T)
+                  (B,T+1,S,sum(levels)) with ``levels``: one distribution per FSQ level
     end logits    (B,T+1): position t says "the sequence has exactly t frames"
+
+With ``levels`` (the FSQ autoencoder's, e.g. [5,5,5,5]) a code is read as its FSQ digits
+(code = sum_i digit_i * prod(levels[:i]), the order of ``vector_quantize_pytorch.FSQ``):
+the head predicts each digit (5-way each, not 625-way), codes are embedded as the sum of
+their digits' embeddings, and sampling draws the digits of a code independently given
+the frames so far. Neighbouring lattice points then share most parameters.
 
 Generation keeps a key/value cache per decoder layer (the text's cross-attention keys
 and values are computed once), so each new frame costs one position, not the prefix.
@@ -17,6 +24,9 @@ and values are computed once), so each new frame costs one position, not the pre
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -31,10 +41,25 @@ from signgen.errors import InvalidInputError
 
 @dataclass
 class TranslatorOutput(BaseOutput):
-    """code_logits (B,T+1,S,C) and end_logits (B,T+1), see the module docstring."""
+    """code_logits (B,T+1,S,C) (or (B,T+1,S,sum(levels)) per FSQ digit, ``levels`` set)
+    and end_logits (B,T+1), see the module docstring."""
 
     code_logits: torch.Tensor
     end_logits: torch.Tensor
+    levels: tuple[int, ...] | None = None
+
+
+def code_digits(codes: torch.Tensor, levels) -> torch.Tensor:
+    """FSQ codes (...) int64 -> their digits (..., len(levels)), digit i in
+    [0, levels[i]) (``vector_quantize_pytorch.FSQ``'s mixed-radix order)."""
+    basis = torch.cumprod(torch.tensor([1, *levels[:-1]], device=codes.device), 0)
+    return codes[..., None] // basis % torch.tensor(list(levels), device=codes.device)
+
+
+def digits_to_codes(digits: torch.Tensor, levels) -> torch.Tensor:
+    """Inverse of :func:`code_digits`: (..., len(levels)) -> (...) int64."""
+    basis = torch.cumprod(torch.tensor([1, *levels[:-1]], device=digits.device), 0)
+    return (digits * basis).sum(-1)
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -132,6 +157,17 @@ def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tens
     return logits
 
 
+def _choose(logits: torch.Tensor, greedy: bool, temperature: float, top_k: int, top_p: float,
+            generator: torch.Generator | None) -> torch.Tensor:
+    """(B,S,K) logits -> (B,S) int64: the argmax, or a draw (on the CPU, seeded by
+    ``generator``) from the ``top_k`` / ``top_p`` filtered distribution at ``temperature``."""
+    if greedy:
+        return logits.argmax(-1)
+    probs = _filter_logits(logits / temperature, top_k, top_p).softmax(-1).cpu()
+    chosen = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator)
+    return chosen.view(probs.shape[:-1]).to(logits.device)
+
+
 class TextToFramesMixin:
     """The parts every text -> frames model here shares (``SignTranslator``, the
     regression baseline): a transformer text encoder with learned positions and a
@@ -194,26 +230,39 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             sizes (heads must divide dim).
         max_text_length, max_frames: longest text (ids) and token sequence (frames).
         pad_id: the text padding id.
+        levels: the FSQ levels (their product is ``codebook_size``) to predict codes digit
+            by digit; None: one ``codebook_size``-way distribution per slot.
     """
 
     @register_to_config
     def __init__(self, vocab_size: int, codebook_size: int = 625, tokens_per_frame: int = 16,
                  dim: int = 256, num_heads: int = 4, encoder_layers: int = 3,
                  decoder_layers: int = 3, ffn_mult: int = 4, dropout: float = 0.1,
-                 max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0) -> None:
+                 max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0,
+                 levels: list[int] | None = None) -> None:
         super().__init__()
         self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
                           encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
                           dim=dim, num_heads=num_heads, vocab_size=vocab_size, pad_id=pad_id)
+        if levels is not None:
+            levels = [int(level) for level in levels]
+            if min(levels, default=0) < 2 or math.prod(levels) != codebook_size:
+                raise InvalidInputError(f"levels {levels} must be >= 2 each and multiply to "
+                                        f"codebook_size {codebook_size}")
+        self.levels = tuple(levels) if levels is not None else None
         self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
                                  max_text_length, pad_id)
-        # One table per slot, stored as one (S*C, D) table indexed by slot*C + code.
-        self.code_embed = nn.Embedding(tokens_per_frame * codebook_size, dim)
+        # Per slot a table of the C codes (or of the sum(levels) digits), stored as one
+        # (S*K, D) table indexed by slot*K + code (or + level offset + digit).
+        width = codebook_size if levels is None else sum(levels)
+        self.code_embed = nn.Embedding(tokens_per_frame * width, dim)
         self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout, max_frames)
-        self.code_head = nn.Linear(dim, tokens_per_frame * codebook_size)
+        self.code_head = nn.Linear(dim, tokens_per_frame * width)
         self.end_head = nn.Linear(dim, 1)
-        self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * codebook_size,
+        self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * width,
                              persistent=False)
+        level_offsets = torch.tensor([0, *itertools.accumulate(levels[:-1])]) if levels else None
+        self.register_buffer("level_offsets", level_offsets, persistent=False)
 
     # -- parts ---------------------------------------------------------------------------
     def embed_frames(self, frame_tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
@@ -225,8 +274,16 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         if frame_tokens.numel() and (frame_tokens.min() < 0
                                      or frame_tokens.max() >= self.config.codebook_size):
             raise InvalidInputError(f"frame tokens must lie in [0, {self.config.codebook_size})")
-        x = self.code_embed(frame_tokens + self.slot_offsets).sum(dim=2)
+        x = self._embed_codes(frame_tokens)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
+
+    def _embed_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """(...,S) codes in range -> (...,D): the sum of their slot tables' rows (of their
+        digits' rows with ``levels``)."""
+        if self.levels is None:
+            return self.code_embed(codes + self.slot_offsets).sum(dim=-2)
+        rows = code_digits(codes, self.levels) + self.level_offsets  # (...,S,levels)
+        return self.code_embed(rows + self.slot_offsets[:, None]).sum(dim=(-3, -2))
 
     def _decode(self, x: torch.Tensor, text_kv: list, text_attn_mask: torch.Tensor | None,
                 caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,8 +292,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             x = layer(x, text_kv[i], text_attn_mask, None if caches is None else caches[i])
         x = self.decoder_norm(x)
         b, n, _ = x.shape
-        codes = self.code_head(x).view(b, n, self.config.tokens_per_frame,
-                                       self.config.codebook_size)
+        codes = self.code_head(x).view(b, n, self.config.tokens_per_frame, -1)
         return codes, self.end_head(x).squeeze(-1)
 
     @staticmethod
@@ -260,7 +316,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         start = (self.start_frame + self.frame_position[0]).expand(len(memory), 1, -1)
         x = torch.cat([start, self.embed_frames(frame_tokens)], dim=1)
         codes, end = self._decode(x, text_kv, self._text_attn_mask(text_mask))
-        return TranslatorOutput(code_logits=codes, end_logits=end)
+        return TranslatorOutput(code_logits=codes, end_logits=end, levels=self.levels)
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()
@@ -276,6 +332,45 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         ``top_k`` / ``top_p`` filtered distribution with ``generator`` (on the CPU, so a
         seed gives the same tokens on any device type).
         """
+        frames, alive = [], []
+        for chosen, running in self._decode_steps(text_ids, text_mask, max_frames, min_frames,
+                                                  greedy, temperature, top_k, top_p, generator):
+            frames.append(chosen)
+            alive.append(running)
+        if not frames:
+            return [torch.zeros(0, self.config.tokens_per_frame, dtype=torch.long)
+                    for _ in range(len(text_ids))]
+        tokens = torch.stack(frames, dim=1).cpu()  # (B,T,S)
+        lengths = torch.stack(alive, dim=1).sum(dim=1)  # a prefix of each row is alive
+        return [tokens[i, :int(lengths[i])] for i in range(len(tokens))]
+
+    def stream(self, text_ids: torch.Tensor, text_mask: torch.Tensor, chunk_frames: int = 16,
+               **kwargs) -> Iterator[torch.Tensor]:
+        """:meth:`generate` for one text ((1,L) ids), yielding its frames in chunks of
+        ``chunk_frames`` ((n,S) int64, the last may be shorter) as they are decoded, so
+        that later stages can work on them meanwhile. The chunks concatenate to exactly
+        what ``generate`` returns for the same arguments (and generator state)."""
+        if len(text_ids) != 1:
+            raise InvalidInputError(f"stream decodes one text, got a batch of {len(text_ids)}")
+        if chunk_frames < 1:
+            raise InvalidInputError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        pending = []
+        for chosen, _ in self._decode_steps(text_ids, text_mask, **kwargs):
+            pending.append(chosen[0])
+            if len(pending) == chunk_frames:
+                yield torch.stack(pending).cpu()
+                pending = []
+        if pending:
+            yield torch.stack(pending).cpu()
+
+    def _decode_steps(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
+                      max_frames: int | None = None, min_frames: int = 1, greedy: bool = True,
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                      generator: torch.Generator | None = None
+                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The decoding loop of :meth:`generate`: per frame step, the chosen codes (B,S)
+        and which sequences (B,) bool are still running (their frame is real); ends when
+        every sequence has ended or at ``max_frames``."""
         max_frames = self.config.max_frames if max_frames is None else max_frames
         if not 1 <= min_frames <= max_frames <= self.config.max_frames:
             raise InvalidInputError(f"need 1 <= min_frames <= max_frames <= "
@@ -290,54 +385,53 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         head_dim = self.config.dim // self.config.num_heads
         caches = [KVCache(batch, self.config.num_heads, head_dim, max_frames + 1, like=memory)
                   for _ in self.decoder]
-        frames = []
         finished = torch.zeros(batch, dtype=torch.bool)
-        lengths = torch.full((batch,), max_frames, dtype=torch.long)
         for t in range(max_frames + 1):
             codes, end = self._decode(x, text_kv, text_attn_mask, caches)
             if t >= min_frames:
-                ends = (end[:, -1].float().sigmoid() > 0.5).cpu() & ~finished
-                lengths[ends] = t
-                finished |= ends
+                finished |= (end[:, -1].float().sigmoid() > 0.5).cpu()
             if finished.all() or t == max_frames:
-                break
-            logits = codes[:, -1].float()  # (B,S,C)
-            if greedy:
-                chosen = logits.argmax(-1)
-            else:
-                logits = _filter_logits(logits / temperature, top_k, top_p)
-                probs = logits.softmax(-1).cpu()
-                chosen = torch.multinomial(probs.view(-1, probs.shape[-1]), 1,
-                                           generator=generator).view(probs.shape[:-1])
-                chosen = chosen.to(logits.device)
-            frames.append(chosen)
+                return
+            logits = codes[:, -1].float()  # (B,S,C) or (B,S,sum(levels))
+            if self.levels is None:
+                chosen = _choose(logits, greedy, temperature, top_k, top_p, generator)
+            else:  # each digit from its level's distribution
+                digits = [_choose(part, greedy, temperature, top_k, top_p, generator)
+                          for part in logits.split(self.levels, dim=-1)]
+                chosen = digits_to_codes(torch.stack(digits, dim=-1), self.levels)
+            yield chosen, ~finished
             # chosen codes are in range by construction: index the tables directly.
-            x = (self.code_embed(chosen + self.slot_offsets).sum(dim=1)
-                 + self.frame_position[t + 1])[:, None]
-        if not frames:
-            return [torch.zeros(0, self.config.tokens_per_frame, dtype=torch.long)
-                    for _ in range(batch)]
-        tokens = torch.stack(frames, dim=1).cpu()  # (B,T,S)
-        return [tokens[i, :int(lengths[i])] for i in range(batch)]
+            x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None]
 
 
 def translator_loss(output: TranslatorOutput, frame_tokens: torch.Tensor,
                     num_frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy of every real frame's codes (mean over frames and slots) + binary
-    cross-entropy of the end decision at every position up to each sequence's end.
+    """Cross-entropy of every real frame's codes (mean over frames and slots; with
+    ``output.levels`` the sum over a code's digits) + binary cross-entropy of the end
+    decision at every position up to each sequence's end. ``code_accuracy``: the share of
+    codes predicted exactly (every digit).
 
     frame_tokens (B,T,S) targets (padding beyond ``num_frames`` (B,) is ignored)."""
     b, t, s = frame_tokens.shape
     positions = torch.arange(t + 1, device=frame_tokens.device)
     real = positions[None, :t] < num_frames[:, None]  # (B,T): positions that predict a frame
-    logits = output.code_logits[:, :t]  # position i predicts frame i (0-based target index)
-    ce = F.cross_entropy(logits[real].reshape(-1, logits.shape[-1]).float(),
-                         frame_tokens[real].reshape(-1))
+    logits = output.code_logits[:, :t][real].float()  # position i predicts frame i
+    targets = frame_tokens[real]  # (N,S)
+    if output.levels is None:
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        with torch.no_grad():
+            accuracy = (logits.argmax(-1) == targets).float().mean()
+    else:
+        digits = code_digits(targets, output.levels)  # (N,S,levels)
+        parts = logits.split(output.levels, dim=-1)
+        ce = sum(F.cross_entropy(part.reshape(-1, part.shape[-1]), digits[..., i].reshape(-1))
+                 for i, part in enumerate(parts))
+        with torch.no_grad():
+            predicted = torch.stack([part.argmax(-1) for part in parts], dim=-1)
+            accuracy = (predicted == digits).all(-1).float().mean()
     upto = positions[None] <= num_frames[:, None]  # (B,T+1)
     end_target = (positions[None] == num_frames[:, None]).float()
     bce = F.binary_cross_entropy_with_logits(output.end_logits[upto].float(), end_target[upto])
-    with torch.no_grad():
-        accuracy = (logits[real].argmax(-1) == frame_tokens[real]).float().mean()
     return ce + bce, {"code_ce": ce.item(), "end_bce": bce.item(),
                       "code_accuracy": accuracy.item()}
 

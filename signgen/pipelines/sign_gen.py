@@ -16,6 +16,7 @@ returned SMPL-X pose by the caller (``sample.py``), which owns the body model.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,18 @@ SIGNERS_FOLDER = "signers"  # reference images shipped with a pipeline folder: <
 # makes older folders unreadable (they are then refused with a clear message).
 FORMAT_FILE = "signgen_pipeline.json"
 FORMAT_VERSION = 1
+
+
+@dataclass
+class AvatarChunk:
+    """Consecutive frames of :meth:`SignGenPipeline.stream_avatar`: tokens (n,S) int64,
+    smplx_pose (n,165) float32, keypoints (n,133,2) float32 pixels, visible (n,133) bool
+    (as in :class:`SignGenOutput`)."""
+
+    tokens: np.ndarray
+    smplx_pose: np.ndarray
+    keypoints: np.ndarray
+    visible: np.ndarray
 
 
 @dataclass
@@ -152,12 +165,9 @@ class SignGenPipeline(DiffusionPipeline):
         pipe.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return pipe
 
-    @torch.no_grad()
-    def translate(self, text: str | None = None, language: str | None = None,
-                  glosses=None, *, greedy: bool = False, temperature: float = 1.0,
-                  top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
-                  generator: torch.Generator | None = None) -> tuple[np.ndarray, list[str]]:
-        """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices."""
+    def _text_ids(self, text: str | None, language: str | None,
+                  glosses) -> tuple[torch.Tensor, list[str]]:
+        """Text or glosses -> token ids (1,L) and the tokenizer's notices."""
         language = language or self.languages[0]
         if (text is None) == (glosses is None):
             raise InvalidInputError("give either text or glosses")
@@ -167,12 +177,52 @@ class SignGenPipeline(DiffusionPipeline):
         if len(encoded.ids) > limit:
             raise InvalidInputError(f"the sentence is {len(encoded.ids)} tokens long; this "
                                     f"model reads at most {limit}: split it into sentences")
-        ids = torch.tensor([encoded.ids], device=self.device)
+        return torch.tensor([encoded.ids], device=self.device), encoded.notices
+
+    @torch.no_grad()
+    def translate(self, text: str | None = None, language: str | None = None,
+                  glosses=None, *, greedy: bool = False, temperature: float = 1.0,
+                  top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
+                  generator: torch.Generator | None = None) -> tuple[np.ndarray, list[str]]:
+        """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices."""
+        ids, notices = self._text_ids(text, language, glosses)
         tokens = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
                                           max_frames=max_frames, greedy=greedy,
                                           temperature=temperature, top_k=top_k, top_p=top_p,
                                           generator=generator)[0]
-        return tokens.numpy(), encoded.notices
+        return tokens.numpy(), notices
+
+    def stream_avatar(self, text: str | None = None, language: str | None = None,
+                      glosses=None, *, seed: int = 0, greedy: bool = False,
+                      temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                      max_frames: int | None = None, chunk_frames: int = 16
+                      ) -> tuple[list[str], Iterator[AvatarChunk]]:
+        """The avatar path of ``__call__(..., avatar_only=True)`` as the translator goes:
+        returns the tokenizer's notices (bad input raises here) and an iterator of
+        :class:`AvatarChunk` of up to ``chunk_frames`` frames, each decoded as soon as the
+        translator has made it, so that a caller can render and encode chunk k while
+        chunk k+1 is translated. The chunks concatenate to ``__call__``'s tokens, pose
+        and keypoints for the same arguments. An FSQ autoencoder with temporal context
+        (``temporal_kernel`` > 1) decodes frames with their neighbours: it gets one chunk
+        at the end."""
+        ids, notices = self._text_ids(text, language, glosses)
+        if chunk_frames < 1:
+            raise InvalidInputError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        decoding = dict(max_frames=max_frames, greedy=greedy, temperature=temperature,
+                        top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+        return notices, self._avatar_chunks(ids, chunk_frames, decoding)
+
+    @torch.no_grad()
+    def _avatar_chunks(self, ids: torch.Tensor, chunk_frames: int,
+                       decoding: dict) -> Iterator[AvatarChunk]:
+        mask = torch.ones_like(ids, dtype=torch.bool)
+        if self.fsq.config.temporal_kernel > 1:
+            chunk_frames = self.translator.config.max_frames
+        for tokens in self.translator.stream(ids, mask, chunk_frames, **decoding):
+            tokens = tokens.numpy()
+            _, pose, keypoints = self.decode_tokens(tokens, embeddings=False)
+            yield AvatarChunk(tokens=tokens, smplx_pose=pose, keypoints=keypoints,
+                              visible=inside_frame(keypoints, *self.frame_size))
 
     @torch.no_grad()
     def decode_tokens(self, tokens: np.ndarray, embeddings: bool = True

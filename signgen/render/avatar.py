@@ -5,6 +5,7 @@ upper-body framing (``render_avatar``, ``signing_camera``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import numpy as np
 import torch
@@ -39,15 +40,42 @@ def render_avatar(body, vertices: np.ndarray, height: int, width: int,
 def iter_avatar_frames(body, vertices: np.ndarray, height: int, width: int,
                        batch_size: int = 32) -> Iterator[np.ndarray]:
     """:func:`render_avatar` in chunks of up to ``batch_size`` frames ((B,H,W,3) uint8
-    each), so that a consumer (an mp4 encoder) can work while the next chunk renders."""
-    from signgen.data.synthsign.signers import signing_camera
-    from signgen.render.appearance import body_vertex_colors
-    from signgen.render.mesh_renderer import MeshRenderer
+    each). Every chunk is queued for the GL thread at once, so a consumer (an mp4
+    encoder) works while the next chunks render."""
+    renderer = AvatarRenderer(body, height, width)
+    pending = [renderer.submit(vertices[start:start + batch_size])
+               for start in range(0, len(vertices), batch_size)]
+    for future in pending:
+        yield future.result()
 
-    colours = body_vertex_colors(body)
-    camera = signing_camera(width, height)
-    renderer = MeshRenderer(width, height)
-    faces = body.faces.numpy()
-    for start in range(0, len(vertices), batch_size):
-        yield renderer.render(vertices[start:start + batch_size], faces, camera,
-                              vertex_colors=colours).rgb
+
+class AvatarRenderer:
+    """The avatar of ``body`` (coloured by
+    :func:`~signgen.render.appearance.body_vertex_colors`) in the SynthSign camera's
+    frontal upper-body framing, ``height`` x ``width``."""
+
+    def __init__(self, body, height: int, width: int) -> None:
+        from signgen.data.synthsign.signers import signing_camera
+        from signgen.render.appearance import body_vertex_colors
+        from signgen.render.mesh_renderer import MeshRenderer
+
+        self.colours = body_vertex_colors(body)
+        self.camera = signing_camera(width, height)
+        self.renderer = MeshRenderer(width, height)
+        self.faces = body.faces.numpy()
+
+    def submit(self, vertices: np.ndarray) -> Future[np.ndarray]:
+        """Posed vertices (B,V,3) -> a future of (B,H,W,3) uint8 frames, rendered on the
+        GL thread (in submission order) while the caller goes on."""
+        frames: Future[np.ndarray] = Future()
+
+        def done(render: Future) -> None:
+            error = render.exception()
+            if error is None:
+                frames.set_result(render.result().rgb)
+            else:
+                frames.set_exception(error)
+
+        self.renderer.render_async(vertices, self.faces, self.camera,
+                                   vertex_colors=self.colours).add_done_callback(done)
+        return frames

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import moderngl
@@ -233,11 +233,6 @@ def _gl_thread() -> ThreadPoolExecutor:
     return _gl_executor
 
 
-def _run_on_gl_thread(*args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run :meth:`_GLState.draw` on this process's GL thread, starting it if needed."""
-    return _gl_thread().submit(_draw_on_gl_thread, *args).result()
-
-
 def _create_gl_state() -> None:
     global _gl_state
     if _gl_state is None:
@@ -392,6 +387,21 @@ class MeshRenderer:
         Returns:
             :class:`RenderOutput` with a leading batch dimension B (1 for (V, 3) input).
         """
+        return self.render_async(vertices, faces, camera, vertex_colors,
+                                 vertex_labels).result()
+
+    def render_async(
+        self,
+        vertices,
+        faces,
+        camera: PinholeCamera,
+        vertex_colors=None,
+        vertex_labels=None,
+    ) -> Future[RenderOutput]:
+        """:meth:`render` without waiting: the inputs are checked here (bad input raises
+        at once), the normals, rasterisation and read-back run on the GL thread while the
+        caller goes on; ``.result()`` gives the :class:`RenderOutput`. Renders run in
+        submission order."""
         verts = _as_batch(vertices, "vertices")
         batch, num_vertices, _ = verts.shape
         faces = self._check_faces(faces, num_vertices)
@@ -409,8 +419,6 @@ class MeshRenderer:
                 f"camera size {camera.width}x{camera.height} does not match renderer size "
                 f"{self.width}x{self.height}"
             )
-        normals = vertex_normals(verts, faces)
-
         mvp = camera.opengl_projection(self.near, self.far) @ camera.view_matrix()
         uniforms = {
             # GLSL matrices are column-major, hence the transposes.
@@ -419,7 +427,14 @@ class MeshRenderer:
             "light_direction": self.light_direction,
             "ambient": self.ambient,
         }
-        rgb, geometry, label_image = _run_on_gl_thread(
+        return _gl_thread().submit(self._render_prepared, uniforms, faces, labels, verts,
+                                   colors)
+
+    def _render_prepared(self, uniforms: dict, faces: np.ndarray, labels: np.ndarray,
+                         verts: np.ndarray, colors: np.ndarray) -> RenderOutput:
+        """On the GL thread: normals, draw, and the outputs of checked inputs."""
+        normals = vertex_normals(verts, faces)
+        rgb, geometry, label_image = _draw_on_gl_thread(
             (self.width, self.height),
             uniforms,
             faces.astype(np.uint32),

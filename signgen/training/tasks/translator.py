@@ -116,11 +116,15 @@ class TranslatorTask:
     def build_model(self):
         from signgen.models.translator import SignTranslator
 
+        settings = dataclasses.asdict(self.settings.model)
+        head = settings.pop("head")
+        levels = None
+        if head == "digits":  # the FSQ autoencoder's levels
+            levels = json.loads((self.fsq_dir / "config.json").read_text())["levels"]
         return SignTranslator(vocab_size=self.tokenizer.vocab_size,
                               codebook_size=self.codebook_size,
                               tokens_per_frame=self.tokens_per_frame,
-                              pad_id=self.tokenizer.pad_id,
-                              **dataclasses.asdict(self.settings.model))
+                              pad_id=self.tokenizer.pad_id, levels=levels, **settings)
 
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> list[dict]:
