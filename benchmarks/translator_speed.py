@@ -2,9 +2,11 @@
 
 The translator's size comes from the config (``translator.model``); speed does not depend
 on the weights, so a randomly initialised model decodes a fixed number of frames (the
-end decision is forced with ``min_frames = max_frames``). Reported: milliseconds per
-sentence (median of ``--repeats`` runs, after a warm-up) with the key/value cache, and
-without it (each frame re-runs the whole prefix through ``forward``), greedy and sampled.
+end decision is forced with ``min_frames = max_frames``). Reported for both code heads
+(``translator.model.head``: "codes", 625-way per slot; "digits", one distribution per FSQ
+level of ``--levels``): milliseconds per sentence (median of ``--repeats`` runs, after a
+warm-up) with the key/value cache, and without it (each frame re-runs the whole prefix
+through ``forward``), greedy and sampled.
 
     python benchmarks/translator_speed.py [--config tiny] [--frames 60] [--threads 2]
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import time
@@ -26,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signgen.config import load_config  # noqa: E402
-from signgen.models.translator import SignTranslator  # noqa: E402
+from signgen.models.translator import SignTranslator, digits_to_codes  # noqa: E402
 
 
 def uncached_greedy(model: SignTranslator, text, mask, frames: int) -> torch.Tensor:
@@ -34,8 +37,26 @@ def uncached_greedy(model: SignTranslator, text, mask, frames: int) -> torch.Ten
     prefix = torch.zeros(len(text), 0, model.config.tokens_per_frame, dtype=torch.long)
     for _ in range(frames):
         logits = model(text, mask, prefix).code_logits[:, -1]
-        prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+        if model.levels is None:
+            codes = logits.argmax(-1)
+        else:
+            digits = [part.argmax(-1) for part in logits.split(model.levels, dim=-1)]
+            codes = digits_to_codes(torch.stack(digits, -1), model.levels)
+        prefix = torch.cat([prefix, codes[:, None]], dim=1)
     return prefix
+
+
+def decoders(model: SignTranslator, text, mask, n: int) -> dict:
+    """The timed ways of decoding ``n`` frames, by name."""
+    def sampled(**kwargs):
+        return model.generate(text, mask, min_frames=n, max_frames=n, greedy=False,
+                              generator=torch.Generator().manual_seed(0), **kwargs)
+
+    return {"greedy, KV cache": lambda: model.generate(text, mask, min_frames=n, max_frames=n),
+            "sampled (top-k 50, top-p 0.9), KV cache": lambda: sampled(top_k=50, top_p=0.9),
+            "sampled (temperature 1, the default), KV cache": sampled,
+            "greedy, no cache (prefix recomputed)":
+                lambda: uncached_greedy(model, text, mask, n)}
 
 
 def timed(fn, repeats: int) -> float:
@@ -55,7 +76,8 @@ def main(argv=None) -> dict:
                         "(SynthSign sentences: 40-90 at 12 fps)")
     parser.add_argument("--text-ids", type=int, default=12)
     parser.add_argument("--vocab", type=int, default=400)
-    parser.add_argument("--codebook", type=int, default=625)
+    parser.add_argument("--levels", default="5,5,5,5", help="FSQ levels (the codebook is "
+                        "their product)")
     parser.add_argument("--tokens-per-frame", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
@@ -63,37 +85,41 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
-    torch.manual_seed(0)
-    model = SignTranslator(vocab_size=args.vocab, codebook_size=args.codebook,
-                           tokens_per_frame=args.tokens_per_frame,
-                           **dataclasses.asdict(cfg.translator.model)).eval()
-    text = torch.randint(1, args.vocab, (1, args.text_ids))
+    levels = [int(level) for level in args.levels.split(",")]
+    sizes = dataclasses.asdict(cfg.translator.model)
+    sizes.pop("head")
+    text = torch.randint(1, args.vocab, (1, args.text_ids),
+                         generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(text, dtype=torch.bool)
     n = args.frames
-    rows = {
-        "greedy, KV cache": lambda: model.generate(text, mask, min_frames=n, max_frames=n),
-        "sampled (top-k 50, top-p 0.9), KV cache": lambda: model.generate(
-            text, mask, min_frames=n, max_frames=n, greedy=False, top_k=50, top_p=0.9,
-            generator=torch.Generator().manual_seed(0)),
-        "greedy, no cache (prefix recomputed)": lambda: uncached_greedy(model, text, mask, n),
-    }
-    with torch.inference_mode():
-        results = {name: round(timed(fn, args.repeats), 1) for name, fn in rows.items()}
-    params = sum(p.numel() for p in model.parameters())
+    results, params = {}, {}
+    for head in ("codes", "digits"):
+        torch.manual_seed(0)
+        model = SignTranslator(vocab_size=args.vocab, codebook_size=math.prod(levels),
+                               tokens_per_frame=args.tokens_per_frame,
+                               levels=levels if head == "digits" else None, **sizes).eval()
+        rows = decoders(model, text, mask, n)
+        with torch.inference_mode():
+            results[head] = {name: round(timed(fn, args.repeats), 1)
+                             for name, fn in rows.items()}
+        params[head] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
     result = {"config": args.config, "frames": n, "text_ids": args.text_ids,
-              "threads": args.threads, "params_m": round(params / 1e6, 2),
-              "model": dataclasses.asdict(cfg.translator.model),
-              "ms_per_sentence": results, "torch": torch.__version__,
+              "threads": args.threads, "levels": levels, "params_m": params,
+              "model": sizes, "ms_per_sentence": results, "torch": torch.__version__,
               "command": "python benchmarks/translator_speed.py "
                          + " ".join(sys.argv[1:] if argv is None else argv)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"translator_speed__{args.config}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"Translator decoding, {args.config} config ({result['params_m']} M parameters), "
-             f"{n} frames x {args.tokens_per_frame} tokens, {args.threads} threads; "
-             f"`{result['command'].strip()}`", "", "| decoding | ms per sentence |", "|---|---|"]
-    lines += [f"| {name} | {ms} |" for name, ms in results.items()]
+    lines = [f"Translator decoding, {args.config} config ({params['codes']} M parameters "
+             f"with the codes head, {params['digits']} M with the digits head), {n} frames x "
+             f"{args.tokens_per_frame} tokens, {args.threads} threads; "
+             f"`{result['command'].strip()}`", "",
+             "| decoding | codes head, ms per sentence | digits head, ms per sentence |",
+             "|---|---|---|"]
+    lines += [f"| {name} | {ms} | {results['digits'][name]} |"
+              for name, ms in results["codes"].items()]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return result

@@ -71,6 +71,11 @@ def test_ground_truth_scores_every_metric(setup, tmp_path):
     path = write_result(result, tmp_path)
     assert json.loads(path.read_text())["system"] == "ground_truth"
     assert "| ground_truth | test_unseen_signers |" in markdown_table([result])
+    # A subset and a tagged variant get their own files, never the whole split's.
+    tagged = write_result({**result, "subset": "n2", "tag": "steps4"}, tmp_path)
+    assert tagged.name == "ground_truth__test_unseen_signers__n2__steps4.json"
+    assert path.is_file() and "| ground_truth [steps4] |" in markdown_table(
+        [json.loads(tagged.read_text())])
 
 
 def test_lookup_baseline_is_scored_on_keypoints(setup, tmp_path):
@@ -240,3 +245,11 @@ def test_text_systems_render_video_or_only_the_avatar_pose(setup, engine, one_th
     assert result["system"] == "text2avatar"
     assert result["dtw_mje"] is not None and result["pose_bt_wer"] is not None
     assert result["bt_wer"] is None and result["ssim"] is None  # no video to score
+
+
+@pytest.mark.parametrize("tag", ["../up", "a b", "", "x" * 41])
+def test_a_tag_is_a_plain_name(tag):
+    import signgen.eval.__main__ as cli
+
+    with pytest.raises(SignGenError, match="a tag is letters"):
+        cli.main(["score", "--system", "ground_truth", "--tag", tag])

@@ -328,3 +328,20 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate",
             "eval/sampled_length_error", "eval/sampled_repeat_rate"} <= set(log[-1])
     assert log[0]["code_ce"] > 0
+
+
+def test_draws_follow_the_softmax_and_respect_the_filters():
+    from signgen.models.translator import _choose
+
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0, 0.5, 0.5, -3.0])  # two distributions: 4 + 3
+    rows = logits.expand(20000, 1, 7)  # (B,S,K) with B draws at once
+    generator = torch.Generator().manual_seed(0)
+    first, second = _choose(rows, False, 1.0, 0, 1.0, generator, sizes=(4, 3))
+    for picks, part in ((first, logits[:4]), (second, logits[4:])):
+        frequency = torch.bincount(picks.flatten(), minlength=len(part)).float() / 20000
+        torch.testing.assert_close(frequency, part.softmax(0), atol=0.01, rtol=0)
+    hot = _choose(rows, False, 0.5, 0, 1.0, generator)[0]  # temperature sharpens
+    frequency = torch.bincount(hot.flatten(), minlength=7).float() / 20000
+    torch.testing.assert_close(frequency, (logits / 0.5).softmax(0), atol=0.01, rtol=0)
+    top2 = _choose(rows, False, 1.0, 2, 1.0, generator, sizes=(4, 3))
+    assert set(top2[0].unique().tolist()) == {0, 1} and set(top2[1].unique().tolist()) == {0, 1}

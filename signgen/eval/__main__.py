@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from signgen.cli import ArgumentParser, run_cli
@@ -103,6 +105,12 @@ def _build_system(name: str, cfg, args):
                                                            cfg.render.width))
 
 
+def _tag(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", value):
+        raise ArgumentTypeError(f"a tag is letters, digits, '-' and '_', got {value!r}")
+    return value
+
+
 def _score(args) -> None:
     from signgen.eval.score import Evaluators, score_system, write_result
 
@@ -113,6 +121,8 @@ def _score(args) -> None:
                           num=args.num)
     if args.num is not None:
         result["subset"] = f"n{result['num_samples']}"
+    if args.tag:
+        result["tag"] = args.tag
     result["command"] = "python -m signgen.eval " + " ".join(sys.argv[1:])
     if hasattr(system, "info"):
         result["system_info"] = system.info
@@ -239,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--window", type=int, help="temporal window in frames (stage1_*; "
                                                   "default: the model's video.json)")
     score.add_argument("--overlap", type=int, help="frames shared by windows (stage1_*)")
+    score.add_argument("--tag", type=_tag, help="a name for a variant of the system's "
+                                                "settings (e.g. steps4): written to its own "
+                                                "result file, shown as 'system [tag]'")
     score.add_argument("--config", default=DEFAULT_CONFIG)
     score.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     score.set_defaults(func=_score)

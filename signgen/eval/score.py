@@ -247,11 +247,12 @@ def _load_reference(root: Path, signer_id: str):
 
 
 def write_result(result: dict, out_dir: str | Path = "benchmarks/results") -> Path:
-    """``<out_dir>/<system>__<split>[__<subset>].json`` and ``.md`` (a result on a subset,
-    e.g. ``n24`` for the first 24 samples, never overwrites the whole split's)."""
+    """``<out_dir>/<system>__<split>[__<subset>][__<tag>].json`` and ``.md`` (a result on
+    a subset, e.g. ``n24`` for the first 24 samples, or of a tagged variant of the
+    system's settings, e.g. ``steps4``, never overwrites the whole split's)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    subset = f"__{result['subset']}" if result.get("subset") else ""
+    subset = "".join(f"__{result[key]}" for key in ("subset", "tag") if result.get(key))
     stem = out / f"{result['system']}__{result['split']}{subset}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown_table([result]) + "\n")
@@ -271,6 +272,7 @@ def markdown_table(results: list[dict]) -> str:
     lines = ["| system | split | " + " | ".join(columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for r in results:
-        lines.append(f"| {r['system']} | {r['split']} | "
+        name = f"{r['system']} [{r['tag']}]" if r.get("tag") else r["system"]
+        lines.append(f"| {name} | {r['split']} | "
                      + " | ".join(_fmt(r.get(k)) for k in columns) + " |")
     return "\n".join(lines)
