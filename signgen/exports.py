@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -54,39 +56,72 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float) -> Path:
 
 
 class Mp4Writer:
-    """H.264 mp4 written as frames arrive (``append`` chunks of (B,H,W,3) uint8): ffmpeg
-    encodes in its own process while the caller makes the next chunk. The file appears
-    at ``path`` only when the ``with`` block ends without an error and at least one
-    frame came; otherwise nothing is left behind."""
+    """H.264 mp4 written as frames arrive (``append`` chunks of (B,H,W,3) uint8).
+
+    ``append`` returns at once: a writer thread pipes the frames to ffmpeg, which encodes
+    in its own process, so the caller makes the next chunk meanwhile. The file appears at
+    ``path`` only when the ``with`` block ends without an error and at least one frame
+    came (an error of the writer thread is raised by the next ``append`` or at the end);
+    otherwise nothing is left behind."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
         self.fps = fps
-        self._tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
-        self._writer = None
         self.frames = 0
+        self._tmp = self.path.with_name(f".tmp-{os.getpid()}-{self.path.name}")
+        self._shape = None
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     def append(self, frames: np.ndarray) -> None:
+        frames = _check_frames(frames)
+        if self._shape is not None and frames.shape[1:] != self._shape:
+            raise InvalidInputError(f"frames of {frames.shape[1:]} after {self._shape}")
+        self._raise_writer_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_frames, daemon=True,
+                                            name="signgen-mp4")
+            self._thread.start()
+        self._shape = frames.shape[1:]
+        self._queue.put(frames)
+        self.frames += len(frames)
+
+    def _write_frames(self) -> None:
         from signgen.data.synthsign.generate import open_video_writer
 
-        frames = _check_frames(frames)
-        if self._writer is None:
-            self._writer = open_video_writer(self._tmp, self.fps)
-        elif frames.shape[1:] != self._shape:
-            raise InvalidInputError(f"frames of {frames.shape[1:]} after {self._shape}")
-        self._shape = frames.shape[1:]
-        for frame in frames:
-            self._writer.append_data(frame)
-        self.frames += len(frames)
+        writer = None
+        try:
+            while (frames := self._queue.get()) is not None:
+                if self._error is None:  # after an error: drain the queue only
+                    writer = writer or open_video_writer(self._tmp, self.fps)
+                    for frame in frames:
+                        writer.append_data(frame)
+        except BaseException as error:  # handed to the caller's thread
+            self._error = error
+            while self._queue.get() is not None:
+                pass
+        finally:
+            if writer is not None:
+                try:
+                    writer.close()
+                except BaseException as error:
+                    self._error = self._error or error
+
+    def _raise_writer_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def __enter__(self) -> Mp4Writer:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
         try:
-            if self._writer is not None:
-                self._writer.close()
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
             if error_type is None:
+                self._raise_writer_error()
                 if not self.frames:
                     raise InvalidInputError(f"{self.path}: no frames were written")
                 self._tmp.replace(self.path)

@@ -42,3 +42,8 @@ def test_a_failure_midway_leaves_no_file(tmp_path):
     with pytest.raises(InvalidInputError, match="uint8"):
         write_mp4(tmp_path / "d.mp4", frames(2).astype(np.float32), fps=12)
     assert list(tmp_path.iterdir()) == []
+    # ffmpeg's side fails (in the writer thread): raised to the caller, nothing left.
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        with Mp4Writer(tmp_path / "missing" / "e.mp4", fps=12) as writer:
+            writer.append(frames(2))
+    assert list(tmp_path.iterdir()) == []

@@ -278,6 +278,24 @@ def test_plane_facing_camera_depth_normals_and_shading(flip_winding):
     assert np.all(np.abs(out.rgb[0][mask].astype(float) - expected) <= 1)
 
 
+def test_culling_drops_triangles_seen_from_behind_and_geometry_can_be_skipped():
+    cam = PinholeCamera.frontal(64, 64)
+    verts, faces = quad((0.0, 0.1, -0.3), (0.1, 0, 0), (0, 0.1, 0))
+    culling = MeshRenderer(64, 64, cull_back_faces=True, geometry=False)
+    front = culling.render(verts, faces, cam)
+    assert front.mask.any() and front.depth is None and front.normals is None
+    full = MeshRenderer(64, 64).render(verts, faces, cam)
+    assert front.rgb.tobytes() == full.rgb.tobytes()
+    assert np.array_equal(front.labels, full.labels)
+    back = culling.render(verts, faces[:, ::-1], cam)  # seen from behind: culled
+    assert not back.mask.any() and np.all(back.rgb == 255)
+    # A closed surface looks the same either way; the shared GL state is reset after.
+    sphere_v, sphere_f = icosphere(2, radius=0.3)
+    assert (culling.render(sphere_v, sphere_f, cam).rgb.tobytes()
+            == MeshRenderer(64, 64).render(sphere_v, sphere_f, cam).rgb.tobytes())
+    assert MeshRenderer(64, 64).render(verts, faces[:, ::-1], cam).mask.any()
+
+
 def test_nearer_surface_occludes_farther():
     cam = PinholeCamera.frontal(64, 64)
     near_v, faces = quad((0.0, 0.1, 0.2), (0.1, 0, 0), (0, 0.1, 0))
