@@ -164,36 +164,39 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
 
 def _avatar_only(pipe, body, args, decoding: dict, mp4_path: Path, fps: float) -> dict:
     """--avatar-only, streamed: while the translator decodes chunk k+1 (this thread),
-    chunk k renders on the GL thread and ffmpeg (another process) encodes the chunk
-    before: the stages overlap, so ``timings`` has one entry for all of them,
+    chunk k is posed and rendered on the avatar worker and ffmpeg (another process)
+    encodes the chunk before: the stages overlap, so ``timings`` has one entry for all of them,
     ``translate_and_render_avatar``. Returns tokens (T,S), smplx_pose (T,165), joints
     (T,144,3), avatar (T,H,W,3) uint8, notices, timings."""
     from signgen.exports import Mp4Writer
-    from signgen.render.avatar import AvatarRenderer, pose_body
+    from signgen.render.avatar import AvatarRenderer
 
     start = time.perf_counter()
-    renderer = AvatarRenderer(body, *pipe.frame_size)
     notices, chunks = pipe.stream_avatar(args.text if args.gloss is None else None, args.lang,
                                          glosses=args.gloss, seed=args.seed, **decoding)
     parts = {"tokens": [], "smplx_pose": [], "joints": [], "avatar": []}
-    with Mp4Writer(mp4_path, fps) as writer:
+    with AvatarRenderer(body, *pipe.frame_size) as renderer, \
+            Mp4Writer(mp4_path, fps) as writer:
         rendering = None
         for chunk in chunks:
-            vertices, joints = pose_body(body, chunk.smplx_pose)
-            submitted = renderer.submit(vertices)
-            if rendering is not None:  # the previous chunk rendered meanwhile
-                parts["avatar"].append(rendering.result())
-                writer.append(parts["avatar"][-1])
+            submitted = renderer.submit_poses(chunk.smplx_pose)
+            if rendering is not None:  # the previous chunk was posed and rendered meanwhile
+                _collect(rendering, parts, writer)
             rendering = submitted
-            for key, value in (("tokens", chunk.tokens), ("smplx_pose", chunk.smplx_pose),
-                               ("joints", joints)):
-                parts[key].append(value)
-        parts["avatar"].append(rendering.result())
-        writer.append(parts["avatar"][-1])
+            parts["tokens"].append(chunk.tokens)
+            parts["smplx_pose"].append(chunk.smplx_pose)
+        _collect(rendering, parts, writer)
     result = {key: np.concatenate(value) for key, value in parts.items()}
     result["notices"] = notices
     result["timings"] = {"translate_and_render_avatar": time.perf_counter() - start}
     return result
+
+
+def _collect(rendering, parts: dict, writer) -> None:
+    frames, joints = rendering.result()
+    parts["avatar"].append(frames)
+    parts["joints"].append(joints)
+    writer.append(frames)
 
 
 def check_output_folder(out_dir: Path) -> None:

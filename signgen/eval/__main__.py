@@ -202,8 +202,13 @@ def _report(args) -> None:
              "estimator's keypoints of ground-truth train videos; `cnn_bt_wer`: the "
              "end-to-end CNN video recogniser; `pose_bt_wer`: the pose recogniser on the "
              "system's keypoints (exact ones for ground truth, estimated from video for "
-             "video-only systems). `stage1_*` rows run on the first `num_samples` clips "
-             "of the split (see each file's `command` and `system_info`).", "",
+             "video-only systems); a generated keypoint counts as visible where it lies "
+             "inside the frame (SynthSign's rule). `stage2_avatar`: the sample's "
+             "ground-truth conditions -> stage-I encoder -> FSQ tokens -> the FSQ pose "
+             "head, no translator (the pose a perfect translator would reach). "
+             "`stage1_*` rows run on the first `num_samples` clips of the split (see "
+             "each file's `command` and `system_info`); `system [tag]`: a variant of "
+             "the system's settings, named in its `command`.", "",
              markdown_table(results), ""]
     tokens = [r for r in results if "codebook_usage" in r]
     if tokens:  # stage II's own targets (issue #6)

@@ -5,7 +5,7 @@ upper-body framing (``render_avatar``, ``signing_camera``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -40,25 +40,28 @@ def render_avatar(body, vertices: np.ndarray, height: int, width: int,
 def iter_avatar_frames(body, vertices: np.ndarray, height: int, width: int,
                        batch_size: int = 32) -> Iterator[np.ndarray]:
     """:func:`render_avatar` in chunks of up to ``batch_size`` frames ((B,H,W,3) uint8
-    each). Every chunk is queued for the GL thread at once, so a consumer (an mp4
-    encoder) works while the next chunks render."""
-    renderer = AvatarRenderer(body, height, width)
-    pending = [renderer.submit(vertices[start:start + batch_size])
-               for start in range(0, len(vertices), batch_size)]
-    for future in pending:
-        yield future.result()
+    each). Every chunk is queued at once, so a consumer (an mp4 encoder) works while the
+    next chunks render."""
+    with AvatarRenderer(body, height, width) as renderer:
+        pending = [renderer.submit(vertices[start:start + batch_size])
+                   for start in range(0, len(vertices), batch_size)]
+        for future in pending:
+            yield future.result()
 
 
 class AvatarRenderer:
     """The avatar of ``body`` (coloured by
     :func:`~signgen.render.appearance.body_vertex_colors`) in the SynthSign camera's
-    frontal upper-body framing, ``height`` x ``width``."""
+    frontal upper-body framing, ``height`` x ``width``, made on a worker thread: ``submit``
+    and ``submit_poses`` return futures at once and run in submission order. Use it as
+    a context manager (the worker stops at the end)."""
 
     def __init__(self, body, height: int, width: int) -> None:
         from signgen.data.synthsign.signers import signing_camera
         from signgen.render.appearance import body_vertex_colors
         from signgen.render.mesh_renderer import MeshRenderer
 
+        self.body = body
         self.colours = body_vertex_colors(body)
         self.camera = signing_camera(width, height)
         # The body is a closed surface seen from outside, so back faces are hidden but
@@ -66,19 +69,32 @@ class AvatarRenderer:
         # less rasterising and changed 35 of 2.2 M pixels of a 135-frame sentence.
         self.renderer = MeshRenderer(width, height, cull_back_faces=True, geometry=False)
         self.faces = body.faces.numpy()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signgen-avatar")
+
+    def _render(self, vertices: np.ndarray) -> np.ndarray:
+        return self.renderer.render(vertices, self.faces, self.camera,
+                                    vertex_colors=self.colours).rgb
 
     def submit(self, vertices: np.ndarray) -> Future[np.ndarray]:
-        """Posed vertices (B,V,3) -> a future of (B,H,W,3) uint8 frames, rendered on the
-        GL thread (in submission order) while the caller goes on."""
-        frames: Future[np.ndarray] = Future()
+        """Posed vertices (B,V,3) -> a future of (B,H,W,3) uint8 frames."""
+        return self._worker.submit(self._render, vertices)
 
-        def done(render: Future) -> None:
-            error = render.exception()
-            if error is None:
-                frames.set_result(render.result().rgb)
-            else:
-                frames.set_exception(error)
+    def submit_poses(self, poses: np.ndarray,
+                     betas=None) -> Future[tuple[np.ndarray, np.ndarray]]:
+        """AMASS-style poses (B,165) -> a future of the frames (B,H,W,3) uint8 and the
+        SMPL-X joints (B,144,3) (:func:`pose_body`, then the render, on the worker: the
+        caller's thread is free meanwhile; torch releases the GIL while it computes)."""
+        def work() -> tuple[np.ndarray, np.ndarray]:
+            vertices, joints = pose_body(self.body, poses, betas)
+            return self._render(vertices), joints
 
-        self.renderer.render_async(vertices, self.faces, self.camera,
-                                   vertex_colors=self.colours).add_done_callback(done)
-        return frames
+        return self._worker.submit(work)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+    def __enter__(self) -> AvatarRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
