@@ -53,7 +53,8 @@ def _build_system(name: str, cfg, args):
                                       name=name, avatar_only=name == "stage2_avatar",
                                       num_inference_steps=args.steps,
                                       guidance_scale=args.guidance, seed=cfg.experiment.seed,
-                                      window=args.window, overlap=args.overlap)
+                                      window=args.window, overlap=args.overlap,
+                                      **_speed(args))
     if name in ("text2video", "text2avatar"):  # the whole engine from the sample's text
         from signgen.eval.systems import TextToSignSystem
         from signgen.paths import assets_dir, display_path
@@ -62,6 +63,7 @@ def _build_system(name: str, cfg, args):
                                 Path(cfg.data.root) / cfg.data.dataset, name=name,
                                 num_inference_steps=args.steps, guidance_scale=args.guidance,
                                 window=args.window, overlap=args.overlap,
+                                **_speed(args),
                                 seed=cfg.experiment.seed,
                                 avatar_only=name == "text2avatar",
                                 decoding=dataclasses.asdict(cfg.translator.decoding))
@@ -78,7 +80,8 @@ def _build_system(name: str, cfg, args):
         return VideoModelSystem(model, Path(cfg.data.root) / cfg.data.dataset, name,
                                 conditions, num_inference_steps=args.steps,
                                 guidance_scale=args.guidance, seed=cfg.experiment.seed,
-                                window=args.window, overlap=args.overlap)
+                                window=args.window, overlap=args.overlap,
+                                **_speed(args))
     lexicon_dir = Path(args.lexicon_dir or Path(cfg.data.root) / "synthsign_lexicon")
     if not (lexicon_dir / "index.csv").is_file():
         from signgen.data.synthsign.lexicon import Lexicon
@@ -100,9 +103,15 @@ def _build_system(name: str, cfg, args):
                                     "lookup_concat_renderer", ("pose_map",),
                                     num_inference_steps=args.steps,
                                     guidance_scale=args.guidance, seed=cfg.experiment.seed,
-                                    window=args.window, overlap=args.overlap)
+                                    window=args.window, overlap=args.overlap,
+                                    **_speed(args))
     return LookupConcatSystem(lexicon_dir, renderer, size=(cfg.render.height,
                                                            cfg.render.width))
+
+
+def _speed(args) -> dict:
+    """--window-batch and --precision for the video systems (None: the model's)."""
+    return {"window_batch": args.window_batch, "precision": args.precision}
 
 
 def _tag(value: str) -> str:
@@ -254,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--window", type=int, help="temporal window in frames (stage1_*; "
                                                   "default: the model's video.json)")
     score.add_argument("--overlap", type=int, help="frames shared by windows (stage1_*)")
+    score.add_argument("--window-batch", type=int, help="temporal windows per UNet call "
+                                                        "(0: all at once; video systems)")
+    score.add_argument("--precision", choices=["fp32", "bf16"],
+                       help="UNet precision (video systems; default: the model's)")
     score.add_argument("--tag", type=_tag, help="a name for a variant of the system's "
                                                 "settings (e.g. steps4): written to its own "
                                                 "result file, shown as 'system [tag]'")

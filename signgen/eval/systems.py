@@ -65,7 +65,8 @@ class VideoModelSystem:
     def __init__(self, pipeline_dir: str | Path, root: str | Path, name: str,
                  conditions: tuple[str, ...] = ("pose_map", "hand_render"),
                  num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                 seed: int = 0, window: int | None = None, overlap: int | None = None) -> None:
+                 seed: int = 0, window: int | None = None, overlap: int | None = None,
+                 window_batch: int | None = None, precision: str | None = None) -> None:
         from signgen.errors import SignGenError
         from signgen.pipelines.sign_video import SignVideoPipeline
 
@@ -77,7 +78,8 @@ class VideoModelSystem:
         self.pipe.set_progress_bar_config(disable=True)
         self.sampling = sampling_settings(folder, num_inference_steps=num_inference_steps,
                                           guidance_scale=guidance_scale, window=window,
-                                          overlap=overlap)
+                                          overlap=overlap, window_batch=window_batch,
+                                          precision=precision)
         self.root, self.name, self.conditions = Path(root), name, tuple(conditions)
         self.seed, self.calls = seed, 0
         self.info = {"model": str(folder), **self.sampling,
