@@ -484,10 +484,12 @@ class TextToFramesModelConfig:
 class TranslatorModelConfig(TextToFramesModelConfig):
     """Text -> token translator (``signgen.models.translator.SignTranslator``): keyword
     arguments but the vocabulary, codebook, tokens per frame and FSQ levels, which come
-    from the tokenizer and the FSQ autoencoder. ``head``: "codes", one codebook-size
-    distribution per token slot; "digits", one per FSQ level of each slot."""
+    from the tokenizer and the FSQ autoencoder. ``head``: "digits", one distribution per
+    FSQ level of each token slot; "codes", one codebook-size distribution per slot.
+    Tiny, 4000 steps, 150 novel sentences: digits pose back-translation WER 1.014, codes
+    1.136; 5.9 M parameters instead of 10.9 M (results text2avatar [digits])."""
 
-    head: str = choice("codes", "codes", "digits")
+    head: str = choice("digits", "codes", "digits")
 
 
 @dataclass
