@@ -109,6 +109,7 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     from signgen.pipelines.assemble import assemble
 
     out = Path(out) if out else assets_dir() / "pipeline"
+    commit = git_commit()  # before this recipe writes into the (tracked) assets folder
     dataset = generate(cfg, progress=progress)
     folders = {stage: main(cfg, stage, command=command, progress=progress)
                for stage in DEMO_STAGES}
@@ -127,7 +128,7 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
                                                   "git_commit", "eval")}
     (out / "demo.json").write_text(json.dumps({
         "command": command, "seed": cfg.experiment.seed, "config_hash": config_hash(cfg),
-        "git_commit": git_commit(), "storage_dtype": "float16", "stages": stages},
+        "git_commit": commit, "storage_dtype": "float16", "stages": stages},
         indent=2) + "\n")
     print(f"demo pipeline -> {out}")
     return out
