@@ -333,6 +333,7 @@ def run_batch(pipe, body, cfg, args, model_dir: Path, model_version: str) -> dic
 
 def cli(argv: list[str] | None = None) -> int:
     from signgen.body.model import BodyModel
+    from signgen.exports import warm_up as warm_up_writer
     from signgen.paths import weights_hash
     from signgen.pipelines.sign_gen import SignGenPipeline
     from signgen.render.mesh_renderer import warm_up as warm_up_renderer
@@ -350,7 +351,10 @@ def cli(argv: list[str] | None = None) -> int:
         raise InvalidInputError(f"no jobs file {args.batch}")
     out_dir = Path(args.out)
     check_output_folder(out_dir)
-    warm_up_renderer()  # the avatar renderer's GL context is made while the models load
+    # The avatar renderer's GL context is made, and the mp4 writer's modules load, while
+    # the models load.
+    warm_up_renderer()
+    warm_up_writer()
     pipe = SignGenPipeline.from_pretrained(model_dir)
     pipe.set_progress_bar_config(disable=bool(args.batch))
     model_version = weights_hash(model_dir / "translator")  # once, not per batch item

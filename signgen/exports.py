@@ -40,6 +40,22 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def warm_up() -> None:
+    """Import what writing an mp4 needs (imageio, its ffmpeg plugin, the ffmpeg binary's
+    path) on a background thread and return at once: ~0.2 s that would otherwise land
+    on the first video written (and, holding the GIL, on whatever runs beside it)."""
+    def load() -> None:
+        import imageio.plugins.ffmpeg  # noqa: F401
+        import imageio.v2  # noqa: F401
+        import imageio_ffmpeg
+
+        import signgen.data.synthsign.generate  # noqa: F401  (open_video_writer)
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+
+    threading.Thread(target=load, daemon=True, name="signgen-warm-up").start()
+
+
 def _check_frames(frames) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
