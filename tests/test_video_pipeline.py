@@ -178,6 +178,21 @@ def test_bf16_precision_stays_close_to_fp32(one_thread):
         run(pipe, precision="fp8")
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(native, monkeypatch, one_thread):
+    from signgen.pipelines.sign_video import resolve_precision
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    pipe = make_pipeline()
+    auto, chosen = (run(pipe, frames=3, window=4, output_type="pt", precision=p).frames
+                    for p in ("auto", "bf16" if native else "fp32"))
+    assert torch.equal(auto, chosen)
+
+
 @pytest.mark.parametrize("temporal", [False, True])
 def test_reference_latent_is_concatenated_when_the_unet_takes_it(temporal, one_thread):
     concat = make_pipeline(temporal=temporal, concat=True)

@@ -352,8 +352,9 @@ class VideoSamplingConfig:
     # Windows per UNet call (0: all of a video's windows at once: faster on a CPU, more
     # memory; 1: one at a time). The video does not depend on it beyond float rounding.
     window_batch: int = non_negative(1)
-    # bf16: the networks run under bfloat16 autocast (GPUs; CPUs with AMX / AVX-512 BF16).
-    precision: str = choice("fp32", "fp32", "bf16")
+    # bf16: the networks run under bfloat16 autocast (GPUs; CPUs with AMX / AVX-512 BF16);
+    # auto: bf16 where the device computes it natively, else fp32.
+    precision: str = choice("fp32", "fp32", "bf16", "auto")
 
 
 @dataclass

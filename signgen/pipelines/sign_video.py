@@ -55,7 +55,22 @@ def make_scheduler(name: str, config: dict):
     return cls.from_config(dict(config), timestep_spacing="trailing", **extra)
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> "bf16" where ``device`` computes bfloat16 natively (a CUDA GPU that
+    supports it; a CPU with AMX or AVX-512 BF16), else "fp32"; other values unchanged.
+    Without native support bf16 autocast still works, but slower than fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu
+        native = any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+        return "bf16" if native else "fp32"
+    return "fp32"
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
@@ -260,10 +275,12 @@ class SignVideoPipeline(DiffusionPipeline):
                 least memory). The result does not depend on it beyond float rounding.
             precision: "fp32", or "bf16" to run the networks under bfloat16 autocast
                 (faster on GPUs and on CPUs with AMX / AVX-512 BF16; the scheduler's
-                arithmetic stays float32).
+                arithmetic stays float32), or "auto": bf16 where the device has it
+                natively (:func:`resolve_precision`).
         """
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        precision = resolve_precision(precision, self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=precision == "bf16"):
             return self._render(reference_image, pose_maps, hand_renders,
