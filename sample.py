@@ -100,7 +100,6 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     ``model_version``: the translator's weights hash, recorded in tokens.json."""
     from signgen.data.synthsign.signers import signing_camera
     from signgen.exports import (
-        Mp4Writer,
         contact_sheet,
         write_gif,
         write_json,
@@ -109,14 +108,13 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         write_pose,
         write_smplx_npz,
     )
-    from signgen.render.avatar import iter_avatar_frames, pose_body
 
     decoding = dataclasses.asdict(cfg.translator.decoding)
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.avatar_only:
         result = _avatar_only(pipe, body, args, decoding, out_dir / "avatar.mp4", fps)
-        frames, avatar, joints = None, result.pop("avatar"), result.pop("joints")
+        frames = None
     else:
         reference = _reference(args, model_dir)
         sampling = cfg.video.sampling
@@ -127,18 +125,14 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
                    overlap=sampling.overlap, window_batch=sampling.window_batch or None,
                    precision=sampling.precision, **decoding)
         start = time.perf_counter()
-        vertices, joints = pose_body(body, out.smplx_pose)
-        height, width = pipe.frame_size
-        # avatar.mp4 is encoded (by ffmpeg, another process) while the next frames render.
-        with Mp4Writer(out_dir / "avatar.mp4", fps) as writer:
-            chunks = []
-            for chunk in iter_avatar_frames(body, vertices, height, width):
-                writer.append(chunk)
-                chunks.append(chunk)
-        avatar, frames = np.concatenate(chunks), out.frames
+        poses = (out.smplx_pose[i:i + 32] for i in range(0, len(out.smplx_pose), 32))
+        avatar, joints = _render_avatar(body, poses, pipe.frame_size,
+                                        out_dir / "avatar.mp4", fps)
         out.timings["render_avatar"] = time.perf_counter() - start  # with avatar.mp4
-        result = {"tokens": out.tokens, "smplx_pose": out.smplx_pose,
-                  "notices": out.notices, "timings": out.timings}
+        frames = out.frames
+        result = {"tokens": out.tokens, "smplx_pose": out.smplx_pose, "avatar": avatar,
+                  "joints": joints, "notices": out.notices, "timings": out.timings}
+    avatar, joints = result["avatar"], result["joints"]
     timings = result["timings"]
     start = time.perf_counter()
     height, width = pipe.frame_size
@@ -163,40 +157,55 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
 
 
 def _avatar_only(pipe, body, args, decoding: dict, mp4_path: Path, fps: float) -> dict:
-    """--avatar-only, streamed: while the translator decodes chunk k+1 (this thread),
-    chunk k is posed and rendered on the avatar worker and ffmpeg (another process)
-    encodes the chunk before: the stages overlap, so ``timings`` has one entry for all of them,
-    ``translate_and_render_avatar``. Returns tokens (T,S), smplx_pose (T,165), joints
-    (T,144,3), avatar (T,H,W,3) uint8, notices, timings."""
+    """--avatar-only, streamed: the translator's chunks go to :func:`_render_avatar` as
+    they are decoded, so translating, posing, rendering and encoding overlap and
+    ``timings`` has one entry for all of them, ``translate_and_render_avatar``. Returns
+    tokens (T,S), smplx_pose (T,165), joints (T,144,3), avatar (T,H,W,3) uint8, notices,
+    timings."""
+    start = time.perf_counter()
+    notices, stream = pipe.stream_avatar(args.text if args.gloss is None else None,
+                                         args.lang, glosses=args.gloss, seed=args.seed,
+                                         **decoding)
+    chunks = []
+
+    def poses():
+        for chunk in stream:
+            chunks.append(chunk)
+            yield chunk.smplx_pose
+
+    avatar, joints = _render_avatar(body, poses(), pipe.frame_size, mp4_path, fps)
+    return {"tokens": np.concatenate([c.tokens for c in chunks]),
+            "smplx_pose": np.concatenate([c.smplx_pose for c in chunks]),
+            "avatar": avatar, "joints": joints, "notices": notices,
+            "timings": {"translate_and_render_avatar": time.perf_counter() - start}}
+
+
+def _render_avatar(body, poses, size: tuple[int, int], mp4_path: Path,
+                   fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Chunks of SMPL-X poses (n,165) -> the avatar frames (T,H,W,3) uint8 and joints
+    (T,144,3), written to ``mp4_path`` as they come: chunk k is posed and rendered on the
+    avatar worker while the caller makes chunk k+1, and encoded by ffmpeg (another
+    process) after."""
     from signgen.exports import Mp4Writer
     from signgen.render.avatar import AvatarRenderer
 
-    start = time.perf_counter()
-    notices, chunks = pipe.stream_avatar(args.text if args.gloss is None else None, args.lang,
-                                         glosses=args.gloss, seed=args.seed, **decoding)
-    parts = {"tokens": [], "smplx_pose": [], "joints": [], "avatar": []}
-    with AvatarRenderer(body, *pipe.frame_size) as renderer, \
-            Mp4Writer(mp4_path, fps) as writer:
+    frames, joints = [], []
+
+    def collect(rendering) -> None:
+        chunk_frames, chunk_joints = rendering.result()
+        frames.append(chunk_frames)
+        joints.append(chunk_joints)
+        writer.append(chunk_frames)
+
+    with AvatarRenderer(body, *size) as renderer, Mp4Writer(mp4_path, fps) as writer:
         rendering = None
-        for chunk in chunks:
-            submitted = renderer.submit_poses(chunk.smplx_pose)
-            if rendering is not None:  # the previous chunk was posed and rendered meanwhile
-                _collect(rendering, parts, writer)
+        for chunk in poses:
+            submitted = renderer.submit_poses(chunk)
+            if rendering is not None:
+                collect(rendering)
             rendering = submitted
-            parts["tokens"].append(chunk.tokens)
-            parts["smplx_pose"].append(chunk.smplx_pose)
-        _collect(rendering, parts, writer)
-    result = {key: np.concatenate(value) for key, value in parts.items()}
-    result["notices"] = notices
-    result["timings"] = {"translate_and_render_avatar": time.perf_counter() - start}
-    return result
-
-
-def _collect(rendering, parts: dict, writer) -> None:
-    frames, joints = rendering.result()
-    parts["avatar"].append(frames)
-    parts["joints"].append(joints)
-    writer.append(frames)
+        collect(rendering)
+    return np.concatenate(frames), np.concatenate(joints)
 
 
 def check_output_folder(out_dir: Path) -> None:

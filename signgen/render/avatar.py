@@ -1,10 +1,9 @@
-"""The SMPL-X avatar video: a pose sequence posed once with the body model
-(``pose_body``: vertices and joints) and rendered in the SynthSign camera's frontal
-upper-body framing (``render_avatar``, ``signing_camera``)."""
+"""The SMPL-X avatar video: a pose sequence posed with the body model (``pose_body``:
+vertices and joints) and rendered in the SynthSign camera's frontal upper-body framing
+(``render_avatar``; ``AvatarRenderer`` poses and renders chunks on a worker thread)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -32,21 +31,12 @@ def pose_body(body, poses, betas=None) -> tuple[np.ndarray, np.ndarray]:
 
 def render_avatar(body, vertices: np.ndarray, height: int, width: int,
                   batch_size: int = 32) -> np.ndarray:
-    """Posed ``vertices`` (T,V,3) of ``body`` -> (T,H,W,3) uint8 frames, coloured by
-    :func:`~signgen.render.appearance.body_vertex_colors`."""
-    return np.concatenate(list(iter_avatar_frames(body, vertices, height, width, batch_size)))
-
-
-def iter_avatar_frames(body, vertices: np.ndarray, height: int, width: int,
-                       batch_size: int = 32) -> Iterator[np.ndarray]:
-    """:func:`render_avatar` in chunks of up to ``batch_size`` frames ((B,H,W,3) uint8
-    each). Every chunk is queued at once, so a consumer (an mp4 encoder) works while the
-    next chunks render."""
+    """Posed ``vertices`` (T,V,3) of ``body`` -> (T,H,W,3) uint8 frames (see
+    :class:`AvatarRenderer`), rendered in chunks of ``batch_size`` frames."""
     with AvatarRenderer(body, height, width) as renderer:
         pending = [renderer.submit(vertices[start:start + batch_size])
                    for start in range(0, len(vertices), batch_size)]
-        for future in pending:
-            yield future.result()
+        return np.concatenate([future.result() for future in pending])
 
 
 class AvatarRenderer:
