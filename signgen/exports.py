@@ -78,7 +78,8 @@ class Mp4Writer:
     in its own process, so the caller makes the next chunk meanwhile. The file appears at
     ``path`` only when the ``with`` block ends without an error and at least one frame
     came (an error of the writer thread is raised by the next ``append`` or at the end);
-    otherwise nothing is left behind."""
+    otherwise nothing is left behind. Appended arrays are written later: do not change
+    them afterwards."""
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
@@ -109,13 +110,12 @@ class Mp4Writer:
         writer = None
         try:
             while (frames := self._queue.get()) is not None:
-                if self._error is None:  # after an error: drain the queue only
-                    writer = writer or open_video_writer(self._tmp, self.fps)
-                    for frame in frames:
-                        writer.append_data(frame)
+                writer = writer or open_video_writer(self._tmp, self.fps)
+                for frame in frames:
+                    writer.append_data(frame)
         except BaseException as error:  # handed to the caller's thread
             self._error = error
-            while self._queue.get() is not None:
+            while self._queue.get() is not None:  # drain: the caller may still append
                 pass
         finally:
             if writer is not None:
