@@ -359,3 +359,16 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_
     subprocess.run(command(killed), env=env, check=True, timeout=300, capture_output=True)
     reference = (tmp_path / "reference" / "model" / "model.safetensors").read_bytes()
     assert (killed / "model" / "model.safetensors").read_bytes() == reference
+
+
+def test_architecture_fingerprint_names_shapes_not_weights():
+    from signgen.training.loop import architecture_fingerprint
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    torch.manual_seed(1)
+    b = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    wider = torch.nn.Sequential(torch.nn.Linear(4, 9), torch.nn.Linear(9, 2))
+    assert architecture_fingerprint(a) == architecture_fingerprint(b)
+    assert architecture_fingerprint(a) != architecture_fingerprint(wider)
+    assert len(architecture_fingerprint(a)) == 16

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from signgen.data.text_tokenizer import TextTokenizer
-from signgen.errors import InvalidInputError, SignGenError
+from signgen.errors import ConfigError, InvalidInputError, SignGenError
 from signgen.models.translator import (
     SignTranslator,
     code_digits,
@@ -328,6 +328,13 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate",
             "eval/sampled_length_error", "eval/sampled_repeat_rate"} <= set(log[-1])
     assert log[0]["code_ce"] > 0
+    # The same run folder asked for the other head: a clear error, not the old model.
+    other = "codes" if head == "digits" else "digits"
+    changed = load_config("tiny", [o.replace(f"head={head}", f"head={other}")
+                                   for o in overrides])
+    with pytest.raises(ConfigError, match="another architecture"):
+        train.main(changed, "translator", progress=False)
+    assert train.main(cfg, "translator", progress=False) == folder  # unchanged: kept
 
 
 def test_draws_follow_the_softmax_and_respect_the_filters():

@@ -23,6 +23,9 @@ Run folder::
                                   as ema.safetensors + ema.json (never a pickle)
     <run>/metrics.jsonl           one JSON line per log / eval step
     <run>/model/                  the exported model (save_pretrained) + training.json
+    <run>/inputs.json             the task's inputs version (e.g. which FSQ made the tokens)
+    <run>/architecture.json       the model's architecture fingerprint: a run folder is
+                                  never resumed or kept by a config that builds another model
 """
 
 from __future__ import annotations
@@ -113,6 +116,38 @@ def _check_inputs_version(run_dir: Path, version: str | None, main_process: bool
     elif main_process:
         tmp = path.with_name(f".tmp-{path.name}")
         tmp.write_text(json.dumps({"inputs_version": version}) + "\n")
+        tmp.replace(path)
+
+
+ARCHITECTURE_FILE = "architecture.json"
+
+
+def architecture_fingerprint(model: torch.nn.Module) -> str:
+    """16 hex digits naming the model's architecture: its state-dict keys and shapes
+    (not the values), so a changed model config (a head, a width, a layer) changes it."""
+    import hashlib
+
+    described = sorted(f"{name}:{tuple(value.shape)}" for name, value
+                       in model.state_dict().items())
+    return hashlib.sha256("\n".join(described).encode()).hexdigest()[:16]
+
+
+def _check_architecture(run_dir: Path, fingerprint: str, main_process: bool) -> None:
+    """Record the model's architecture fingerprint in a new run folder; refuse a run
+    folder that recorded another one (resuming would fail on the weights' shapes, and a
+    finished run would be kept although the config asks for another model). Run
+    folders from before this record are not checked."""
+    path = run_dir / ARCHITECTURE_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text()).get("architecture")
+        if recorded != fingerprint:
+            raise ConfigError(
+                f"{run_dir} holds a model of another architecture ({recorded}, the config "
+                f"now builds {fingerprint}): the model settings changed. Move or delete "
+                f"that folder, or set another experiment.output_dir")
+    elif main_process and latest_checkpoint(run_dir) is None:
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text(json.dumps({"architecture": fingerprint}) + "\n")
         tmp.replace(path)
 
 
@@ -234,11 +269,12 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     if accelerator.is_main_process:
         remove_partial(run_dir)
     accelerator.wait_for_everyone()
+    set_seed(seed)  # every process builds the same model
+    model = task.build_model()
+    _check_architecture(run_dir, architecture_fingerprint(model), accelerator.is_main_process)
     if _finished(run_dir, cfg.max_steps):
         accelerator.print(f"{run_dir} is trained to step {cfg.max_steps} and exported")
         return run_dir / "model"
-    set_seed(seed)  # every process builds the same model
-    model = task.build_model()
     params = _trainable(task, model)
     optimiser = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
