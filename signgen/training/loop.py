@@ -96,27 +96,36 @@ class TrainingTask(Protocol):
 INPUTS_FILE = "inputs.json"
 
 
+def _check_run_record(run_dir: Path, file: str, key: str, value: str, main_process: bool,
+                      mismatch: str, unrecorded: str | None = None) -> None:
+    """Record ``key: value`` in ``run_dir/file`` of a new run folder; raise ConfigError
+    ``mismatch`` (its ``{recorded}`` replaced) if the folder recorded another value. A folder
+    with checkpoints but no record raises ``unrecorded``, or passes unchecked if None."""
+    path = run_dir / file
+    if path.is_file():
+        recorded = json.loads(path.read_text()).get(key)
+        if recorded != value:
+            raise ConfigError(f"{run_dir} {mismatch.replace('{recorded}', str(recorded))}. Move or "
+                              f"delete that folder, or set another experiment.output_dir")
+    elif latest_checkpoint(run_dir) is not None:
+        if unrecorded is not None:
+            raise ConfigError(f"{run_dir} {unrecorded}; move or delete that folder, or set "
+                              f"another experiment.output_dir")
+    elif main_process:
+        tmp = path.with_name(f".tmp-{path.name}")
+        tmp.write_text(json.dumps({key: value}) + "\n")
+        tmp.replace(path)
+
+
 def _check_inputs_version(run_dir: Path, version: str | None, main_process: bool) -> None:
     """Record the task's ``inputs_version`` in a new run folder; refuse to resume a run
     folder that recorded another one (its checkpoints were trained on other inputs)."""
-    if version is None:
-        return
-    path = run_dir / INPUTS_FILE
-    if path.is_file():
-        recorded = json.loads(path.read_text()).get("inputs_version")
-        if recorded != version:
-            raise ConfigError(
-                f"{run_dir} holds a run trained on other inputs ({recorded}, now {version}); "
-                f"resuming would mix them. Move or delete that folder, or set another "
-                f"experiment.output_dir")
-    elif latest_checkpoint(run_dir) is not None:
-        raise ConfigError(f"{run_dir} holds checkpoints of a run whose inputs were not "
-                          f"recorded; move or delete that folder, or set another "
-                          f"experiment.output_dir")
-    elif main_process:
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_text(json.dumps({"inputs_version": version}) + "\n")
-        tmp.replace(path)
+    if version is not None:
+        _check_run_record(
+            run_dir, INPUTS_FILE, "inputs_version", version, main_process,
+            mismatch=f"holds a run trained on other inputs ({{recorded}}, now {version}); "
+                     f"resuming would mix them",
+            unrecorded="holds checkpoints of a run whose inputs were not recorded")
 
 
 ARCHITECTURE_FILE = "architecture.json"
@@ -137,18 +146,10 @@ def _check_architecture(run_dir: Path, fingerprint: str, main_process: bool) -> 
     folder that recorded another one (resuming would fail on the weights' shapes, and a
     finished run would be kept although the config asks for another model). Run
     folders from before this record are not checked."""
-    path = run_dir / ARCHITECTURE_FILE
-    if path.is_file():
-        recorded = json.loads(path.read_text()).get("architecture")
-        if recorded != fingerprint:
-            raise ConfigError(
-                f"{run_dir} holds a model of another architecture ({recorded}, the config "
-                f"now builds {fingerprint}): the model settings changed. Move or delete "
-                f"that folder, or set another experiment.output_dir")
-    elif main_process and latest_checkpoint(run_dir) is None:
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_text(json.dumps({"architecture": fingerprint}) + "\n")
-        tmp.replace(path)
+    _check_run_record(run_dir, ARCHITECTURE_FILE, "architecture", fingerprint, main_process,
+                      mismatch=f"holds a model of another architecture ({{recorded}}, the "
+                               f"config now builds {fingerprint}): the model settings "
+                               f"changed")
 
 
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
