@@ -16,9 +16,9 @@ from diffusers.configuration_utils import register_to_config
 from torch.utils.data import TensorDataset
 
 from signgen.config.schema import TrainConfig
-from signgen.errors import ConfigError
+from signgen.errors import ConfigError, SignGenError
 from signgen.training.checkpoints import complete_checkpoints
-from signgen.training.loop import TrainingDivergedError, run_training
+from signgen.training.loop import TrainingDivergedError, lock_run_folder, run_training
 
 
 class Linear(ModelMixin, ConfigMixin):
@@ -243,6 +243,27 @@ def test_resume_refuses_a_run_trained_on_other_inputs(tmp_path):
     with pytest.raises(ConfigError, match="were not recorded"):
         run_training(task, cfg(max_steps=3), unrecorded, seed=0, device="cpu",
                      progress=False)
+
+
+def test_a_second_job_on_a_busy_run_folder_fails_at_once(tmp_path):
+    """Two trainings on one run folder would interleave metrics and overwrite each
+    other's checkpoints: the second is refused, naming the first one's pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from signgen.training.loop import "
+         "lock_run_folder as lock\nwith lock(sys.argv[1]):\n print('held', flush=True); "
+         "time.sleep(60)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SignGenError, match=f"another training \\(pid {holder.pid}\\)"):
+            run_training(ToyTask(), cfg(max_steps=2), tmp_path, seed=0, device="cpu",
+                         progress=False)
+        assert not (tmp_path / "metrics.jsonl").exists()
+    finally:
+        holder.kill()  # the lock goes with the process
+        holder.wait()
+    run_training(ToyTask(), cfg(max_steps=2), tmp_path, seed=0, device="cpu", progress=False)
+    with lock_run_folder(tmp_path):  # released when the training returned
+        pass
 
 
 @pytest.mark.parametrize("ids", [True, False])

@@ -26,6 +26,7 @@ Run folder::
     <run>/inputs.json             the task's inputs version (e.g. which FSQ made the tokens)
     <run>/architecture.json       the model's architecture fingerprint: a run folder is
                                   never resumed or kept by a config that builds another model
+    <run>/.lock                   held (flock) by the training using the folder; holds its pid
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -257,8 +259,6 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     ``TrainingDivergedError`` (naming step and batch) on a non-finite loss or gradient
     norm, before that step changes any weight or checkpoint."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm import tqdm
 
     run_dir = make_folder(run_dir, "run folder")  # every rank: fails before any work
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
@@ -267,6 +267,16 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
                               gradient_accumulation_steps=cfg.grad_accumulation,
                               step_scheduler_with_optimizer=False)
+    with lock_run_folder(run_dir, accelerator.is_main_process):
+        return _train(task, cfg, run_dir, seed, accelerator, metadata, progress, ema_decay)
+
+
+def _train(task: TrainingTask, cfg: TrainConfig, run_dir: Path, seed: int, accelerator,
+           metadata: dict | None, progress: bool, ema_decay: float | None) -> Path:
+    """``run_training`` once the run folder is this job's (see there)."""
+    from accelerate.utils import set_seed
+    from tqdm import tqdm
+
     if accelerator.is_main_process:
         remove_partial(run_dir)
     accelerator.wait_for_everyone()
@@ -365,6 +375,43 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
         publish_folder(final, write)
     accelerator.wait_for_everyone()  # every process returns once the export exists
     return final
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def lock_run_folder(run_dir: Path, main_process: bool = True):
+    """Hold an exclusive lock on ``run_dir`` (``<run>/.lock``, ``fcntl.flock``) while
+    training: a second job on the same run folder fails at once with the first one's
+    pid, instead of both appending to its metrics and overwriting its checkpoints. Only
+    the main process locks (the other ranks are the same job). The lock goes with the
+    process, so a killed job leaves none behind. No-op where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        fcntl = None
+    if not main_process or fcntl is None:
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise SignGenError(f"another training (pid {holder}) is using the run folder "
+                               f"{run_dir}; wait for it to end, or give this one another "
+                               f"experiment.output_dir") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _finished(run_dir: Path, max_steps: int) -> bool:
