@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from signgen.cli import ArgumentParser, NotBuiltYetError, run_cli
@@ -119,7 +120,8 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
             tokenise_with_export(fsq_dir, dataset, split, progress=progress)
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)
     assemble(folders["video"], fsq_dir, folders["translator"], out,
-             signers=dataset / "references", storage_dtype="float16")
+             signers=dataset / "references", storage_dtype="float16",
+             sampling=asdict(cfg.video.sampling))
     stages = {}
     for stage in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq", "translator"):
         info = json.loads((Path(cfg.experiment.output_dir) / stage / "model" /

@@ -181,6 +181,27 @@ def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
         assemble(video, fsq, translator, tmp_path / "engine2")
 
 
+def test_assembled_pipeline_records_the_sampling_it_is_run_with(tmp_path, one_thread):
+    """The eval systems run a pipeline with the settings assemble recorded, not the
+    (older) ones its video model was exported with."""
+    import json
+
+    from signgen.eval.systems import sampling_defaults, sampling_settings
+    from signgen.pipelines.assemble import assemble
+
+    video, fsq, translator = _export_stages(build(), tmp_path)
+    (video / "video.json").write_text(json.dumps({"sampling": {"num_inference_steps": 20,
+                                                              "window_batch": 1}}))
+    plain = assemble(video, fsq, translator, tmp_path / "plain")
+    assert sampling_defaults(plain) == {"num_inference_steps": 20, "window_batch": 1}
+    fast = assemble(video, fsq, translator, tmp_path / "fast",
+                    sampling={"num_inference_steps": 3, "window_batch": 0})
+    assert sampling_defaults(fast) == {"num_inference_steps": 3, "window_batch": 0}
+    settings = sampling_settings(fast, num_inference_steps=None, window_batch=None)
+    assert settings == {"num_inference_steps": 3, "window_batch": None}
+    assert sampling_settings(fast, num_inference_steps=5)["num_inference_steps"] == 5
+
+
 def test_assemble_stores_half_precision_and_loads_as_float32(tmp_path, one_thread):
     import copy
     import json

@@ -232,15 +232,18 @@ class RegressionTranslatorSystem:
 
 def sampling_defaults(folder: Path) -> dict:
     """The ``sampling`` block a video model was exported with: ``video.json`` of a stage-I
-    folder, or its copy in an assembled pipeline's ``stages.json``; {} if neither."""
+    folder; for an assembled pipeline, the settings ``stages.json`` records (those it was
+    assembled with, else its copy of the video model's); {} if none."""
     import json
 
     folder = Path(folder)
     if (folder / "video.json").is_file():
         return json.loads((folder / "video.json").read_text()).get("sampling", {})
     if (folder / "stages.json").is_file():
-        video = json.loads((folder / "stages.json").read_text()).get("video_json") or {}
-        return video.get("sampling", {})
+        stages = json.loads((folder / "stages.json").read_text())
+        if stages.get("sampling"):
+            return stages["sampling"]
+        return (stages.get("video_json") or {}).get("sampling", {})
     return {}
 
 

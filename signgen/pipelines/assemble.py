@@ -54,9 +54,11 @@ STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
              signers: Path | None = None, signer_ids: list[str] | None = None,
-             storage_dtype: str = "float32") -> Path:
+             storage_dtype: str = "float32", sampling: dict | None = None) -> Path:
     """Write the pipeline folder ``out`` from the three exported stages (weights stored as
-    ``storage_dtype``); returns ``out``."""
+    ``storage_dtype``); returns ``out``. ``sampling`` (the ``video.sampling`` keys) is
+    recorded in ``stages.json`` as the pipeline's sampling settings; without it, the
+    settings the video model was exported with apply (its ``video.json``)."""
     import torch
 
     from signgen.data.text_tokenizer import TextTokenizer
@@ -105,6 +107,8 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                "storage_dtype": storage_dtype,
                "video_json": json.loads((video / "video.json").read_text())
                if (video / "video.json").is_file() else None}
+    if sampling is not None:
+        sources["sampling"] = dict(sampling)
     (tmp / "stages.json").write_text(json.dumps(sources, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
