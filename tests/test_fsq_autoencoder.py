@@ -254,6 +254,32 @@ def test_token_folder_round_trip_and_refuses_another_checkpoint(tiny_data_root, 
         load_tokens(tmp_path / "missing", "abc123")
 
 
+def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, tmp_path,
+                                                                 one_thread):
+    from signgen.data.synthsign.dataset import SynthSignDataset
+    from signgen.data.tokens import load_tokens, tokenise_split
+    from signgen.models.condition_encoder import MultiConditionEncoder
+
+    torch.manual_seed(0)
+    encoder = MultiConditionEncoder(block_out_channels=[4, 8], embedding_channels=4,
+                                    out_channels=4).eval()
+    model = tiny_model(embedding_size=(32, 32), pose_input=True)
+    with torch.no_grad():  # an untrained pose path is faint: make it count
+        model.pose_encoder[-1].weight.mul_(50)
+    out = tokenise_split(model, encoder, tiny_data_root / "synthsign", "dev",
+                         tmp_path / "dev", fsq_id="abc123", progress=False)
+    tokens = load_tokens(out, "abc123").samples[0]["tokens"]
+    item = SynthSignDataset(tiny_data_root / "synthsign", "dev",
+                            fields=("pose_map", "hand_render", "motion"))[0]
+    with torch.no_grad():
+        embedding = encoder.embed({"pose_map": item["pose_map"],
+                                   "hand_render": item["hand_render"]})
+        expected = model.encode(embedding, smplx_pose=item["poses"].float()).indices
+        unposed = model.encode(embedding, smplx_pose=torch.zeros_like(item["poses"]).float())
+    assert np.array_equal(tokens, expected.numpy())
+    assert not np.array_equal(tokens, unposed.indices.numpy())
+
+
 # -- the training task -----------------------------------------------------------------------
 def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, tmp_path,
                                                 one_thread):
@@ -291,3 +317,55 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
     assert model.config.embedding_channels == 8 and list(model.config.embedding_size) == [32, 32]
     assert model.tokens_per_frame == info["tokens_per_frame"] == 16
     assert model.config.temporal_kernel == 3
+
+
+# -- pose input ------------------------------------------------------------------------------
+def random_poses(n: int, seed: int = 1) -> torch.Tensor:
+    """(n,165) axis-angle full poses, up to ~0.9 rad per joint."""
+    return 0.5 * torch.randn(n, 165, generator=torch.Generator().manual_seed(seed))
+
+
+def test_pose_input_is_read_required_and_round_trips(tmp_path, one_thread):
+    model = tiny_model(pose_input=True)
+    x, poses = embeddings(6, model), random_poses(6)
+    with torch.no_grad():
+        a = model.encode(x, smplx_pose=poses)
+        b = model.encode(x, smplx_pose=random_poses(6, seed=2))
+        # Indices still decode to exactly the codes, and the pose changes the tokens.
+        assert torch.equal(model.decode_indices(a.indices), a.codes)
+        assert not torch.equal(a.indices, b.indices)
+        out = model(x, smplx_pose=poses)
+    assert torch.equal(out.indices, a.indices)
+    model.save_pretrained(tmp_path)
+    again = FSQAutoencoder.from_pretrained(tmp_path).eval()
+    assert again.config.pose_input
+    with torch.no_grad():
+        reloaded = again(x, smplx_pose=poses)
+    for key in out:
+        assert torch.equal(out[key], reloaded[key]), key
+    with pytest.raises(InvalidInputError, match="pass smplx_pose"):
+        model.encode(x)
+    with pytest.raises(InvalidInputError, match=r"smplx_pose must be float \(6,165\)"):
+        model.encode(x, smplx_pose=poses[:5])
+    with pytest.raises(InvalidInputError, match="without pose_input"):
+        tiny_model().encode(x, smplx_pose=poses)
+
+
+def test_pose_input_lets_the_tokens_carry_the_pose(one_thread):
+    """Embeddings that say nothing about the pose (all zero): only the pose input can
+    tell the frames apart, and the pose loss falls when the encoder reads it."""
+    def pose_loss_after_training(pose_input: bool) -> float:
+        model = tiny_model(pose_input=pose_input).train()
+        optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+        x, poses = torch.zeros(8, 4, 8, 8), random_poses(8)
+        target = axis_angle_to_matrix(poses.view(8, -1, 3)[:, list(POSE_JOINT_INDICES)])
+        for _ in range(150):
+            out = model(x, smplx_pose=poses if pose_input else None)
+            loss = torch.nn.functional.mse_loss(out.rotations, target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return loss.item()
+
+    without, with_pose = pose_loss_after_training(False), pose_loss_after_training(True)
+    assert with_pose < 0.5 * without

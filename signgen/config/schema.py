@@ -417,6 +417,8 @@ class FSQModelConfig:
     levels: List[int] = field(default_factory=lambda: [5, 5, 5, 5])
     temporal_kernel: int = positive(1)  # odd; 1 = frames independent
     pose_hidden: int = positive(512)
+    # The encoder also reads each frame's SMPL-X pose (tokenising then needs the motion).
+    pose_input: bool = False
 
     def check(self) -> list[str]:
         """Problems that involve several keys (empty when consistent)."""

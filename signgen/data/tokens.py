@@ -74,12 +74,15 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
 
     ``condition_encoder`` (stage I) embeds each frame's pose map and hand render;
     ``fsq_model`` (an ``FSQAutoencoder`` built for that encoder) encodes each sample as
-    one clip; ``fsq_id`` is its weights hash (``fsq_weights_id``)."""
+    one clip, with the sample's SMPL-X poses when it reads them (``pose_input``);
+    ``fsq_id`` is its weights hash (``fsq_weights_id``)."""
     from tqdm import tqdm
 
     from signgen.data.synthsign.dataset import SynthSignDataset
 
-    dataset = SynthSignDataset(dataset_root, split, fields=("pose_map", "hand_render"))
+    pose_input = bool(fsq_model.config.pose_input)  # the encoder reads the SMPL-X pose too
+    fields = ("pose_map", "hand_render", *(("motion",) if pose_input else ()))
+    dataset = SynthSignDataset(dataset_root, split, fields=fields)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".tmp-{out_dir.name}")
@@ -98,7 +101,9 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
                     condition_encoder.embed({"pose_map": p.to(device), "hand_render": h.to(device)})
                     for p, h in zip(item["pose_map"].split(CONDITION_BATCH),
                                     item["hand_render"].split(CONDITION_BATCH), strict=True)])
-                indices = fsq_model.encode(embedding, num_frames=len(embedding)).indices
+                pose = item["poses"].float() if pose_input else None
+                indices = fsq_model.encode(embedding, num_frames=len(embedding),
+                                           smplx_pose=pose).indices
                 record = {k: item[k] for k in ("sample_id", "text", "glosses", "language",
                                                "signer_id")}
                 record["tokens"] = indices.cpu().tolist()

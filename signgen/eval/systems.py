@@ -266,7 +266,8 @@ def sampling_settings(folder: Path, **given) -> dict:
 class DecodedEmbeddingSystem(VideoModelSystem):
     """Stage II round trip (``stage2_decoded``): the sample's own conditions -> stage-I
     condition embedding -> FSQ tokens -> decoded embedding -> the video model; the FSQ
-    pose head gives the keypoints and the SMPL-X pose. Frame-aligned.
+    pose head gives the keypoints and the SMPL-X pose. Frame-aligned. An FSQ that reads
+    the pose too (``pose_input``) gets the sample's true SMPL-X poses, as in tokenising.
 
     ``token_stats()`` adds what the stage-II targets are stated in: ``codebook_usage``
     (0-1), ``consecutive_repeat_rate``, ``smplx_joint_error_mm`` (body + hand joints and
@@ -302,7 +303,8 @@ class DecodedEmbeddingSystem(VideoModelSystem):
                                                                   "expression", "transl")}
         with torch.no_grad():
             embedding = self.pipe.encode_conditions(pose_map, hand_render)
-            out = self.fsq(embedding, num_frames=len(embedding))
+            pose = motion["poses"] if self.fsq.config.pose_input else None
+            out = self.fsq(embedding, num_frames=len(embedding), smplx_pose=pose)
         self._count(out.indices, out.smplx_pose, motion)
         keypoints = keypoints_to_pixels(out.keypoints, *pose_map.shape[1:3]).numpy()
         visible = inside_frame(keypoints, *pose_map.shape[1:3])

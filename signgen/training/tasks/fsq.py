@@ -10,6 +10,8 @@ when ``fsq.model.temporal_kernel`` > 1), with each sample's ``motion.npz`` (pose
 betas, expression, transl, keypoints, visible) read once into memory and indexed by the
 cache's global frame index (a tiny-config train split: ~90k frames, ~175 MB).
 
+With ``fsq.model.pose_input`` the encoder also reads each frame's true SMPL-X pose.
+
 Loss (weights in ``fsq.loss``):
 - embedding: MSE to the stage-I embedding divided by its frame-to-frame variance (the
   variance over frames of each value, averaged; measured once on ``STATISTICS_FRAMES``
@@ -218,7 +220,8 @@ class FSQTask:
             embedding_channels=self.condition_encoder.config.embedding_channels,
             embedding_size=(self.train_frames.height // f, self.train_frames.width // f),
             hidden_channels=list(m.hidden_channels), levels=list(m.levels),
-            temporal_kernel=m.temporal_kernel, pose_hidden=m.pose_hidden)
+            temporal_kernel=m.temporal_kernel, pose_hidden=m.pose_hidden,
+            pose_input=m.pose_input)
         model.set_embedding_statistics(self.embedding_mean, self.embedding_scale)
         return model
 
@@ -258,6 +261,10 @@ class FSQTask:
         between frames (raw embeddings share a large constant part)."""
         return (embedding - self.embedding_mean.to(embedding.device)).flatten(1)
 
+    def _pose_input(self, batch: dict) -> torch.Tensor | None:
+        """The batch's (N,165) true poses when the model reads them (``pose_input``)."""
+        return batch["poses"] if self.fsq.model.pose_input else None
+
     @staticmethod
     def _true_rotations(poses: torch.Tensor) -> torch.Tensor:
         """(N,165) full poses -> (N,53,3,3) rotation matrices of the predicted joints."""
@@ -279,7 +286,7 @@ class FSQTask:
     def _terms(self, model, batch: dict, embedding: torch.Tensor,
                num_frames: int) -> dict[str, torch.Tensor]:
         """The unweighted loss terms of a flat batch (see the module doc)."""
-        out = model(embedding, num_frames=num_frames)
+        out = model(embedding, num_frames=num_frames, smplx_pose=self._pose_input(batch))
         true_rot = self._true_rotations(batch["poses"])
         with torch.no_grad():
             true_joints = self._joints(batch["poses"], batch)
@@ -346,7 +353,8 @@ class FSQTask:
         for item in self._dev_samples():
             item = {k: v.to(device) for k, v in item.items()}
             n = len(item["embedding"])
-            out = model(item["embedding"], num_frames=n)  # one sample = one clip
+            out = model(item["embedding"], num_frames=n,  # one sample = one clip
+                        smplx_pose=self._pose_input(item))
             sums["embedding_mse"] += F.mse_loss(out.embedding, item["embedding"],
                                                 reduction="sum").item() / out.embedding[0].numel()
             sums["embedding_cosine"] += F.cosine_similarity(
