@@ -44,7 +44,6 @@ NOT_BUILT: dict[str, str] = {}
 # ``--stage demo``: these stages, the FSQ token sets, the translator, then the pipeline
 # folder <assets>/pipeline that sample.py uses by default (weights stored as float16).
 DEMO_STAGES = ("vae", "vae_decoder", "video", "fsq")
-DEMO_TOKEN_SPLITS = ("train", "dev")
 STAGES = sorted([*TASKS, *SEQUENCES, *NOT_BUILT, "demo"])
 
 
@@ -115,7 +114,7 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     folders = {stage: main(cfg, stage, command=command, progress=progress)
                for stage in DEMO_STAGES}
     fsq_dir = folders["fsq"]
-    for split in DEMO_TOKEN_SPLITS:
+    for split in dict.fromkeys((*cfg.translator.train_splits, "dev")):  # the translator's
         if not (default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split) / META_FILE).is_file():
             tokenise_with_export(fsq_dir, dataset, split, progress=progress)
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)

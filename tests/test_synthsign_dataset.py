@@ -1,6 +1,7 @@
 """SynthSign dataset generation: plan, splits, determinism, resume, reading."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from signgen.data.synthsign.generate import (
     SampleRenderer,
     expand_signs,
     generate,
+    plan_hash,
     plan_samples,
 )
 from signgen.data.synthsign.lexicon import Lexicon
@@ -73,6 +75,26 @@ def test_default_plan_has_disjoint_splits_and_covered_glosses(lexicon):
     assert again == specs
     other = plan_samples(load_config("tiny", ["synthsign.seed=1"]), lexicon, signers)
     assert other != specs
+
+
+def test_extra_training_sentences_leave_the_main_splits_and_plan_hash_alone(lexicon):
+    cfg = load_config("tiny")
+    signers = make_signers(cfg.synthsign.num_signers, cfg.synthsign.seed)
+    specs = plan_samples(cfg, lexicon, signers)
+    more = plan_samples(load_config("tiny", ["synthsign.num_train_extra=400"]), lexicon,
+                        signers)
+    assert more[:len(specs)] == specs and plan_hash(more) == plan_hash(specs)
+    extra = more[len(specs):]
+    assert len(extra) == 400 and {x.split for x in extra} == {"train_extra"}
+    assert len({x.sample_id for x in more}) == len(more)
+    unseen = {s.signer_id for s in signers[-cfg.synthsign.num_unseen_signers:]}
+    assert not {x.signer_id for x in extra} & unseen
+    # No held-out sentence frame and no dev / test text reaches training.
+    held_out = {x.frame_key for x in specs if x.split in ("dev", "test_novel_sentences")}
+    tested = {x.text for x in specs if x.split not in ("train",)}
+    assert not {x.frame_key for x in extra} & held_out
+    assert not {x.text for x in extra} & tested
+    assert {x.language for x in extra} == {"ssl-a", "ssl-b"}
 
 
 def test_fingerspelled_names_expand_to_letters(lexicon):
@@ -139,6 +161,19 @@ def test_rerun_resumes_and_cleans_up(dataset, cfg):
     assert (sample / "video.mp4").read_bytes() == video
     assert not stale.exists()
     assert len((dataset / "manifest.jsonl").read_text().splitlines()) == 8
+
+
+def test_extra_split_is_generated_into_the_same_folder_and_read(dataset, cfg):
+    more = load_config("tiny", [*SMALL, "synthsign.num_train_extra=3"])
+    generate(more, dataset, workers=1, only=[*RENDERED, "train_extra-00001"], progress=False)
+    meta = json.loads((dataset / "meta.json").read_text())
+    assert meta["counts"]["train_extra"] == 3 and meta["splits"][-1] == "train_extra"
+    extra = SynthSignDataset(dataset, "train_extra")
+    assert [s["sample_id"] for s in extra.samples] == ["train_extra-00001"]
+    assert extra[0]["frames"].shape[1:] == (3, 64, 64)
+    assert len(SynthSignDataset(dataset, "train").samples) == 5  # train is unchanged
+    shutil.rmtree(dataset / "samples" / "train_extra-00001")  # the module's dataset as before
+    generate(cfg, dataset, workers=1, only=RENDERED, progress=False)
 
 
 def test_folder_of_other_settings_is_refused(dataset):

@@ -2,6 +2,7 @@
 and the SignTranslator (shapes, loss, cached decoding, sampling, save/load, bad input)."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -335,6 +336,47 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     with pytest.raises(ConfigError, match="another architecture"):
         train.main(changed, "translator", progress=False)
     assert train.main(cfg, "translator", progress=False) == folder  # unchanged: kept
+
+
+def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, tiny_data_root,
+                                                            tmp_path, one_thread):
+    from safetensors.torch import save_file
+
+    from signgen.config import load_config
+    from signgen.data.tokens import default_tokens_dir
+    from signgen.training.tasks.translator import TranslatorTask
+
+    root = tmp_path / "synthsign"  # a private copy: token folders are written into it
+    shutil.copytree(tiny_data_root / "synthsign", root, ignore=shutil.ignore_patterns("cache"))
+    fsq = tmp_path / "fsq"
+    fsq.mkdir()
+    (fsq / "config.json").write_text('{"levels": [3, 3]}')
+    save_file({"w": torch.ones(8)}, str(fsq / "diffusion_pytorch_model.safetensors"))
+    fsq_id = _token_folders(root, fsq)
+    # An extra split: the train tokens under other sample ids.
+    train_dir = default_tokens_dir(root, fsq_id, "train")
+    extra_dir = default_tokens_dir(root, fsq_id, "train_extra")
+    extra_dir.mkdir()
+    lines = [json.loads(line) for line in (train_dir / "tokens.jsonl").read_text().splitlines()]
+    (extra_dir / "tokens.jsonl").write_text("".join(
+        json.dumps({**r, "sample_id": "extra-" + r["sample_id"]}) + "\n" for r in lines))
+    meta = json.loads((train_dir / "meta.json").read_text())
+    (extra_dir / "meta.json").write_text(json.dumps({**meta, "split": "train_extra"}))
+
+    def task(splits):
+        return TranslatorTask(load_config("tiny", [
+            *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+            f"translator.train_splits=[{','.join(splits)}]"]))
+
+    plain, both = task(["train"]), task(["train", "train_extra"])
+    assert len(both.train_items) == 2 * len(plain.train_items) == 2 * len(lines)
+    assert len(both.dev_items) == len(plain.dev_items)
+    assert plain.inputs_version == f"fsq {fsq_id}"  # run folders of before stay valid
+    assert both.inputs_version == f"fsq {fsq_id} splits train+train_extra"
+    with pytest.raises(SignGenError, match="other than dev"):
+        task(["train", "dev"])
+    with pytest.raises(SignGenError, match="no test_novel_sentences tokens"):
+        task(["test_novel_sentences"])
 
 
 def test_draws_follow_the_softmax_and_respect_the_filters():

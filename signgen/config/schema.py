@@ -97,6 +97,10 @@ class SynthSignConfig:
     num_dev: int = non_negative(100)
     num_test_novel_sentences: int = non_negative(150)
     num_test_unseen_signers: int = non_negative(150)
+    # More training sentences (split train_extra), planned after the four splits above
+    # and from held-in sentence frames only: the test splits and the plan hash that every
+    # trained stage records stay as they are (signgen/data/synthsign/generate.py).
+    num_train_extra: int = non_negative(0)
     languages: List[str] = field(default_factory=lambda: ["ssl-a", "ssl-b"])
     language_weights: List[float] = field(default_factory=lambda: [0.75, 0.25])
     held_out_sentence_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 0.5})
@@ -524,6 +528,8 @@ class TranslatorConfig:
     fsq_model: str = "${experiment.output_dir}/fsq/model"
     gloss_input_rate: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0})
     corruption_rate: float = field(default=0.15, metadata={"min": 0.0, "max": 1.0})
+    # Token splits it learns from (e.g. [train, train_extra]: synthsign.num_train_extra).
+    train_splits: List[str] = field(default_factory=lambda: ["train"])
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         max_steps=4000, batch_size=16, learning_rate=5e-4, warmup_steps=200, log_every=50,
         eval_every=1000, save_every=500))

@@ -37,6 +37,8 @@ from signgen.errors import InvalidInputError, SignGenError
 FORMAT = "signgen-synthsign-dataset"
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "test_novel_sentences", "test_unseen_signers")
+#: More training sentences (``synthsign.num_train_extra``), outside the plan hash.
+EXTRA_SPLIT = "train_extra"
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,12 @@ def plan_samples(cfg: SignGenConfig, lexicon: Lexicon, signers: list[Signer]) ->
         raise SignGenError(f"could not draw enough sentences for {short} (have, wanted); "
                            f"raise synthsign.held_out_sentence_fraction or lower the counts")
     specs = []
-    for split_index, split in enumerate(SPLITS):
-        for i, (sentence, signer) in enumerate(pools[split]):
+    if sc.num_train_extra:
+        excluded = {sentence.text for split in SPLITS if split != "train"
+                    for sentence, _ in pools[split]}
+        pools[EXTRA_SPLIT] = _plan_extra(cfg, lexicon, seen, excluded)
+    for split_index, split in enumerate((*SPLITS, EXTRA_SPLIT)):
+        for i, (sentence, signer) in enumerate(pools.get(split, ())):
             seed = int(np.random.SeedSequence([sc.seed, split_index, i]).generate_state(1)[0])
             specs.append(SampleSpec(
                 sample_id=f"{split}-{i:05d}", split=split, language=sentence.language,
@@ -124,7 +130,36 @@ def plan_samples(cfg: SignGenConfig, lexicon: Lexicon, signers: list[Signer]) ->
     return specs
 
 
+def _plan_extra(cfg: SignGenConfig, lexicon: Lexicon, seen: list[Signer],
+                excluded: set[str]) -> list:
+    """``num_train_extra`` (sentence, signer) pairs for the train_extra split, from their
+    own random streams (so the four main splits are the same with or without them): seen
+    signers only; sentence frames held out for dev / test_novel_sentences are skipped by
+    the same hash rule, and so is any text of dev or a test split."""
+    sc = cfg.synthsign
+    stream = int(np.random.SeedSequence([sc.seed, len(SPLITS)]).generate_state(1)[0])
+    rng = np.random.default_rng(stream)
+    generator = SentenceGenerator(lexicon, seed=stream)
+    weights = np.asarray(sc.language_weights, float) / sum(sc.language_weights)
+    pool = []
+    for _ in range(50 * (sc.num_train_extra + 10)):
+        if len(pool) >= sc.num_train_extra:
+            break
+        sentence = generator.sample_parallel()[
+            sc.languages[rng.choice(len(sc.languages), p=weights)]]
+        if (_unit_hash(sentence.frame_key, "held-out") >= sc.held_out_sentence_fraction
+                and sentence.text not in excluded):
+            pool.append((sentence, seen[rng.integers(len(seen))]))
+    if len(pool) < sc.num_train_extra:
+        raise SignGenError(f"could only draw {len(pool)} of synthsign.num_train_extra = "
+                           f"{sc.num_train_extra} extra training sentences")
+    return pool
+
+
 def plan_hash(specs: list[SampleSpec]) -> str:
+    """Hash of the plan of the four main splits (train_extra samples are left out: adding
+    them keeps every model trained on the dataset valid)."""
+    specs = [s for s in specs if s.split in SPLITS]
     blob = json.dumps([asdict(s) for s in specs], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -299,6 +334,7 @@ def generate(cfg: SignGenConfig, out: str | os.PathLike | None = None,
     signers = make_signers(cfg.synthsign.num_signers, cfg.synthsign.seed)
     specs = plan_samples(cfg, lexicon, signers)
     digest = plan_hash(specs)
+    splits = (*SPLITS, EXTRA_SPLIT) if cfg.synthsign.num_train_extra else SPLITS
     meta_path = root / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
@@ -315,7 +351,8 @@ def generate(cfg: SignGenConfig, out: str | os.PathLike | None = None,
         "seed": cfg.synthsign.seed, "fps": cfg.data.fps,
         "height": cfg.render.height, "width": cfg.render.width,
         "lexicon_sha256": hashlib.sha256(lexicon.to_json().encode()).hexdigest(),
-        "counts": {s: sum(sp.split == s for sp in specs) for s in SPLITS},
+        "counts": {s: sum(sp.split == s for sp in specs) for s in splits},
+        "splits": list(splits),
         "unseen_signers": [s.signer_id for s in signers[len(signers) -
                                                           cfg.synthsign.num_unseen_signers:]],
         "command": "python -m signgen.data.synthsign generate --config "

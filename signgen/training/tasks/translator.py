@@ -1,9 +1,9 @@
 """Training task of the text-to-token translator (``python train.py --stage translator``).
 
-Data: the token folders of the train and dev splits made by the FSQ autoencoder at
-``translator.fsq_model`` (``python -m signgen.data.tokens --fsq <folder> --split train``;
-a folder made by another FSQ checkpoint is refused). Each sample gives its text, glosses,
-language and per-frame tokens (T,S).
+Data: the token folders of ``translator.train_splits`` (default: train) and of dev, made
+by the FSQ autoencoder at ``translator.fsq_model`` (``python -m signgen.data.tokens --fsq
+<folder> --split train``; a folder made by another FSQ checkpoint is refused). Each
+sample gives its text, glosses, language and per-frame tokens (T,S).
 
 The text tokenizer is trained here on the train texts (names the corpus fingerspells,
 ``fs-`` glosses, are kept out of its vocabulary so that they are spelled letter by
@@ -81,20 +81,27 @@ class TranslatorTask:
             raise SignGenError(f"no FSQ autoencoder in {self.fsq_dir}; train it with "
                                f"python train.py --stage fsq (or set translator.fsq_model)")
         self.fsq_id = fsq_weights_id(self.fsq_dir)
+        train_splits = list(self.settings.train_splits)
+        if not train_splits or "dev" in train_splits or len(set(train_splits)) < len(train_splits):
+            raise SignGenError(f"translator.train_splits must be distinct splits other than "
+                               f"dev, got {train_splits}")
         self.inputs_version = f"fsq {self.fsq_id}"
+        if train_splits != ["train"]:  # (a train-only run keeps its older record)
+            self.inputs_version += f" splits {'+'.join(train_splits)}"
         root = dataset_root(cfg)
         splits = {}
-        for split in ("train", "dev"):
+        for split in (*train_splits, "dev"):
             folder = default_tokens_dir(root, self.fsq_id, split)
             if not (folder / "meta.json").is_file():
                 raise SignGenError(f"no {split} tokens of FSQ checkpoint {self.fsq_id} in "
                                    f"{folder}; make them with python -m signgen.data.tokens "
                                    f"--fsq {self.fsq_dir} --split {split}")
             splits[split] = load_tokens(folder, self.fsq_id)
-        train, dev = splits["train"], splits["dev"]
-        self.codebook_size, self.tokens_per_frame = train.codebook_size, train.tokens_per_frame
-        self.tokenizer = train_text_tokenizer(train.samples)
-        self.train_items = self._items(train.samples)
+        dev = splits["dev"]
+        train = [sample for split in train_splits for sample in splits[split].samples]
+        self.codebook_size, self.tokens_per_frame = dev.codebook_size, dev.tokens_per_frame
+        self.tokenizer = train_text_tokenizer(train)
+        self.train_items = self._items(train)
         self.dev_items = self._items(dev.samples)
         self._dev_batches = None
 
