@@ -13,10 +13,11 @@ from signgen.data.synthsign.generate import generate
 TINY_SYNTHSIGN = ["synthsign.num_signers=6", "synthsign.num_unseen_signers=2",
                   "synthsign.num_train=150", "synthsign.num_dev=1",
                   "synthsign.num_test_novel_sentences=1", "synthsign.num_test_unseen_signers=2",
+                  "synthsign.num_train_extra=1",
                   "render.height=64", "render.width=64", "data.fps=8"]
 TINY_RENDERED = ["train-00000", "train-00001", "train-00002", "dev-00000",
                  "test_novel_sentences-00000", "test_unseen_signers-00000",
-                 "test_unseen_signers-00001"]
+                 "test_unseen_signers-00001", "train_extra-00000"]
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def test_default_plan_has_disjoint_splits_and_covered_glosses(lexicon):
 
 
 def test_extra_training_sentences_leave_the_main_splits_and_plan_hash_alone(lexicon):
-    cfg = load_config("tiny")
+    cfg = load_config("tiny", ["synthsign.num_train_extra=0"])
     signers = make_signers(cfg.synthsign.num_signers, cfg.synthsign.seed)
     specs = plan_samples(cfg, lexicon, signers)
     more = plan_samples(load_config("tiny", ["synthsign.num_train_extra=400"]), lexicon,

@@ -265,12 +265,13 @@ def test_bad_input_is_a_clear_error(change, message):
 
 # -- the training stage --------------------------------------------------------------------
 def _token_folders(root, fsq_dir, codebook_size=9, width=4):
-    """Token folders of the tiny dataset's train and dev samples, as if FSQ made them."""
+    """Token folders of the tiny dataset's train, train_extra and dev samples, as if FSQ
+    made them."""
     from signgen.data.tokens import FORMAT, FORMAT_VERSION, default_tokens_dir, fsq_weights_id
 
     fsq_id = fsq_weights_id(fsq_dir)
     g = torch.Generator().manual_seed(0)
-    for split in ("train", "dev"):
+    for split in ("train", "train_extra", "dev"):
         samples = [json.loads(p.read_text()) for p in sorted((root / "samples").glob(
             f"{split}-*/sample.json"))]
         folder = default_tokens_dir(root, fsq_id, split)
@@ -343,7 +344,6 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
     from safetensors.torch import save_file
 
     from signgen.config import load_config
-    from signgen.data.tokens import default_tokens_dir
     from signgen.training.tasks.translator import TranslatorTask
 
     root = tmp_path / "synthsign"  # a private copy: token folders are written into it
@@ -353,15 +353,6 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
     (fsq / "config.json").write_text('{"levels": [3, 3]}')
     save_file({"w": torch.ones(8)}, str(fsq / "diffusion_pytorch_model.safetensors"))
     fsq_id = _token_folders(root, fsq)
-    # An extra split: the train tokens under other sample ids.
-    train_dir = default_tokens_dir(root, fsq_id, "train")
-    extra_dir = default_tokens_dir(root, fsq_id, "train_extra")
-    extra_dir.mkdir()
-    lines = [json.loads(line) for line in (train_dir / "tokens.jsonl").read_text().splitlines()]
-    (extra_dir / "tokens.jsonl").write_text("".join(
-        json.dumps({**r, "sample_id": "extra-" + r["sample_id"]}) + "\n" for r in lines))
-    meta = json.loads((train_dir / "meta.json").read_text())
-    (extra_dir / "meta.json").write_text(json.dumps({**meta, "split": "train_extra"}))
 
     def task(splits):
         return TranslatorTask(load_config("tiny", [
@@ -369,7 +360,8 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
             f"translator.train_splits=[{','.join(splits)}]"]))
 
     plain, both = task(["train"]), task(["train", "train_extra"])
-    assert len(both.train_items) == 2 * len(plain.train_items) == 2 * len(lines)
+    assert [i["sample_id"] for i in both.train_items] == [
+        *(i["sample_id"] for i in plain.train_items), "train_extra-00000"]
     assert len(both.dev_items) == len(plain.dev_items)
     assert plain.inputs_version == f"fsq {fsq_id}"  # run folders of before stay valid
     assert both.inputs_version == f"fsq {fsq_id} splits train+train_extra"
