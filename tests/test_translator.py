@@ -365,10 +365,11 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
     assert len(both.dev_items) == len(plain.dev_items)
     assert plain.inputs_version == f"fsq {fsq_id}"  # run folders of before stay valid
     assert both.inputs_version == f"fsq {fsq_id} splits train+train_extra"
-    with pytest.raises(SignGenError, match="other than dev"):
-        task(["train", "dev"])
-    with pytest.raises(SignGenError, match="no test_novel_sentences tokens"):
-        task(["test_novel_sentences"])
+    for bad in (["train", "dev"], ["test_novel_sentences"], ["train", "train"], []):
+        with pytest.raises(SignGenError, match="distinct training splits"):
+            task(bad)
+    with pytest.raises(SignGenError, match="no train_more tokens"):
+        task(["train", "train_more"])
 
 
 def test_draws_follow_the_softmax_and_respect_the_filters():
