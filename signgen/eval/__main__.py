@@ -190,7 +190,7 @@ def _stale_results(results: list[dict]) -> list[dict]:
 
 
 def _report(args) -> None:
-    from signgen.eval.score import markdown_table
+    from signgen.eval.score import markdown_table, row_name
 
     results = []
     for path in sorted(RESULTS_DIR.glob("*__*.json")):
@@ -225,7 +225,7 @@ def _report(args) -> None:
                   "conditions through the FSQ autoencoder):", "",
                   "| system | split | samples | codebook usage | consecutive repeat rate | "
                   "SMPL-X joint error mm |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['system']} | {r['split']} | {r['num_samples']} | "
+        lines += [f"| {row_name(r)} | {r['split']} | {r['num_samples']} | "
                   f"{r['codebook_usage']:.3f} | {r['consecutive_repeat_rate']:.3f} | "
                   f"{r['smplx_joint_error_mm']:.1f} |" for r in tokens]
         lines.append("")
@@ -233,7 +233,7 @@ def _report(args) -> None:
     if stale:
         lines += ["Scored with other evaluator weights than the newest results (not "
                   "comparable with them; re-score to update): "
-                  + ", ".join(f"{r['system']} / {r['split']} / {r['num_samples']}"
+                  + ", ".join(f"{row_name(r)} / {r['split']} / {r['num_samples']}"
                               for r in stale) + ".", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out} ({len(results)} rows)")

@@ -267,12 +267,16 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def row_name(result: dict) -> str:
+    """A result's name in tables: its system, with its tag as ``system [tag]``."""
+    return f"{result['system']} [{result['tag']}]" if result.get("tag") else result["system"]
+
+
 def markdown_table(results: list[dict]) -> str:
     columns = [k for k in RESULT_KEYS if k not in ("system", "split")]
     lines = ["| system | split | " + " | ".join(columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for r in results:
-        name = f"{r['system']} [{r['tag']}]" if r.get("tag") else r["system"]
-        lines.append(f"| {name} | {r['split']} | "
+        lines.append(f"| {row_name(r)} | {r['split']} | "
                      + " | ".join(_fmt(r.get(k)) for k in columns) + " |")
     return "\n".join(lines)
