@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from signgen.body.fitting import BodyFitter, FitConfig  # noqa: E402
 from signgen.body.keypoints import COCO_WHOLEBODY_FROM_SMPLX, COCO_WHOLEBODY_NAMES  # noqa: E402
 from signgen.body.model import OUTPUT_JOINT_NAMES  # noqa: E402
 from signgen.data.synthsign.signers import signing_camera  # noqa: E402
+from signgen.provenance import machine_info  # noqa: E402
 
 TARGETS = {"hand_mm": 8.0, "body_mm": 15.0, "fps": 20.0}
 _OUT = {name: i for i, name in enumerate(OUTPUT_JOINT_NAMES)}
@@ -156,10 +156,7 @@ def main(argv=None) -> dict:
                f"{args.threads}" + (" --set " + " ".join(args.set) if args.set else ""))
     result = {
         "benchmark": "fit_smplx",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "load_average_before": round(load_before, 2),
-                    "load_average_after": round(os.getloadavg()[0], 2)},
+        "machine": machine_info(load_before),
         "torch": torch.__version__, "threads": args.threads,
         "body_model": {"standin": body.is_standin, "vertices": body.num_vertices},
         "dataset": {"root": args.root, "split": args.split, "samples": ids,

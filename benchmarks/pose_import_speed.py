@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +37,7 @@ from signgen.data.preprocess import CorpusSampleMaker  # noqa: E402
 from signgen.data.synthsign.generate import write_video  # noqa: E402
 from signgen.data.synthsign.lexicon_export import joints_to_pose  # noqa: E402
 from signgen.data.synthsign.signers import signing_camera  # noqa: E402
+from signgen.provenance import machine_info  # noqa: E402
 
 TARGET_SECONDS = 5.0
 STEPS = ("import", "fit", "render")
@@ -111,10 +111,7 @@ def main(argv=None) -> dict:
                + "".join(f" {o}" for o in args.overrides))
     result = {
         "benchmark": "pose_import_speed",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "load_average_before": round(load_before, 2),
-                    "load_average_after": round(os.getloadavg()[0], 2)},
+        "machine": machine_info(load_before),
         "torch": torch.__version__, "threads": args.threads,
         "pose_file": {"frames": args.frames, "fps": args.fps, "from_samples": used,
                       "world_landmarks": info["world_landmarks"]},

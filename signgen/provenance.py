@@ -1,7 +1,10 @@
-"""What made an artifact: the git commit of the code that trained or assembled it."""
+"""What made an artifact: the git commit of the code that trained or assembled it, and
+the machine a benchmark ran on."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 
 from signgen.paths import REPO_ROOT
@@ -20,3 +23,13 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def machine_info(load_before: float) -> dict:
+    """The machine a benchmark ran on: CPU count, platform, processor, and the 1-minute
+    load average before (``load_before``, read with ``os.getloadavg()`` when the timing
+    started) and now."""
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_before": round(load_before, 2),
+            "load_average_after": round(os.getloadavg()[0], 2)}
