@@ -14,6 +14,8 @@ from signgen.models.translator import (
     code_digits,
     corrupt_tokens,
     digits_to_codes,
+    mix_frames,
+    sample_predicted_frames,
     translator_loss,
 )
 
@@ -240,6 +242,40 @@ def test_corruption_changes_inputs_only_at_its_rate():
     assert noisy.min() >= 0 and noisy.max() < C
 
 
+def test_scheduled_sampling_replaces_whole_frames_at_its_rate():
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, C, (4, 50, S), generator=g)
+    predicted = (frames + 1) % C  # differs from the true frame in every code
+    assert torch.equal(mix_frames(frames, predicted, 0.0), frames)
+    assert torch.equal(mix_frames(frames, predicted, 1.0), predicted)
+    mixed = mix_frames(frames, predicted, 0.5, generator=torch.Generator().manual_seed(1))
+    from_model = (mixed == predicted).all(-1)
+    assert torch.equal(from_model | (mixed == frames).all(-1), torch.ones(4, 50, dtype=bool))
+    assert 0.4 < from_model.float().mean().item() < 0.6
+    with pytest.raises(InvalidInputError, match="must match"):
+        mix_frames(frames, predicted[:, :3], 0.5)
+
+
+@HEADS
+def test_predicted_frames_are_drawn_from_each_position(head):
+    model = small(**head)
+    text, mask, frames, _ = batch()
+    out = model(text, mask, frames)
+    drawn = sample_predicted_frames(out, frames.shape[1], torch.Generator().manual_seed(0))
+    assert drawn.shape == frames.shape and drawn.min() >= 0
+    assert drawn.max() < model.config.codebook_size
+    # Logits scaled up 1000x: the draw is the argmax of each position's distribution.
+    sharp = type(out)(code_logits=out.code_logits * 1000, end_logits=out.end_logits,
+                      levels=out.levels)
+    argmax = sample_predicted_frames(sharp, frames.shape[1])
+    if not head:
+        expected = out.code_logits[:, :5].argmax(-1)
+    else:
+        parts = out.code_logits[:, :5].split(out.levels, dim=-1)
+        expected = digits_to_codes(torch.stack([p.argmax(-1) for p in parts], -1), out.levels)
+    assert torch.equal(argmax, expected)
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(frames_value=C), "frame tokens must lie in"),
     (dict(text_length=17), "exceeds max_text_length"),
@@ -307,6 +343,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
                  f"translator.fsq_model={fsq}", "translator.model.dim=32",
                  "translator.model.num_heads=2", "translator.model.encoder_layers=1",
                  "translator.model.decoder_layers=1", f"translator.model.head={head}",
+                 "translator.scheduled_sampling=0.5",
                  *(f"translator.train.{kv}" for kv in
                    ("max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1",
                     "eval_every=3", "save_every=3"))]
@@ -330,6 +367,9 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate",
             "eval/sampled_length_error", "eval/sampled_repeat_rate"} <= set(log[-1])
     assert log[0]["code_ce"] > 0
+    # scheduled sampling rises over the first half of the 3 steps, then stays at 0.5
+    assert [round(entry["sampling_rate"], 3) for entry in log if "sampling_rate" in entry] \
+        == [0.0, 0.333, 0.5]
     # The same run folder asked for the other head: a clear error, not the old model.
     other = "codes" if head == "digits" else "digits"
     changed = load_config("tiny", [o.replace(f"head={head}", f"head={other}")

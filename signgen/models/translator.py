@@ -454,3 +454,31 @@ def corrupt_tokens(frame_tokens: torch.Tensor, rate: float, codebook_size: int,
     random_codes = torch.randint(0, codebook_size, frame_tokens.shape,
                                  generator=generator).to(frame_tokens.device)
     return torch.where(noise < rate, random_codes, frame_tokens)
+
+
+def sample_predicted_frames(output: TranslatorOutput, num_frames: int,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """The frames a teacher-forced pass would have produced itself: codes (B,T,S) drawn
+    at temperature 1 from the logits of positions 0..T-1 (position t predicts frame t),
+    digit by digit with ``output.levels`` (as inference samples them)."""
+    logits = output.code_logits[:, :num_frames].detach().float()  # (B,T,S,K)
+    b, t, s, k = logits.shape
+    picks = _choose(logits.reshape(b * t, s, k), False, 1.0, 0, 1.0, generator, output.levels)
+    codes = picks[0] if output.levels is None else digits_to_codes(
+        torch.stack(picks, dim=-1), output.levels)
+    return codes.view(b, t, s)
+
+
+def mix_frames(frame_tokens: torch.Tensor, predicted: torch.Tensor, rate: float,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Scheduled sampling: each input frame (B,T,S) is replaced as a whole by the model's
+    own prediction ``predicted`` (B,T,S) with probability ``rate``, so that the decoder
+    learns to continue from frames like those it makes at inference, not only from true
+    ones (free-running decoding drifts away from the text otherwise)."""
+    if rate <= 0:
+        return frame_tokens
+    if predicted.shape != frame_tokens.shape:
+        raise InvalidInputError(f"predicted frames {tuple(predicted.shape)} must match the "
+                                f"input frames {tuple(frame_tokens.shape)}")
+    pick = torch.rand(frame_tokens.shape[:2], generator=generator) < rate
+    return torch.where(pick.to(frame_tokens.device)[..., None], predicted, frame_tokens)

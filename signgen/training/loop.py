@@ -320,6 +320,8 @@ def _train(task: TrainingTask, cfg: TrainConfig, run_dir: Path, seed: int, accel
     while step < cfg.max_steps:
         for _ in range(cfg.grad_accumulation):
             where, batch = next(batches)
+            if hasattr(task, "set_step"):  # tasks whose loss follows a schedule
+                task.set_step(step, cfg.max_steps)
             with accelerator.accumulate(model):
                 loss, extra = task.loss(model, batch)
                 mean_loss = _finite_mean(accelerator, loss, step + 1, batch, where)

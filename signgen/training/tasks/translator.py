@@ -8,8 +8,10 @@ sample gives its text, glosses, language and per-frame tokens (T,S).
 The text tokenizer is trained here on the train texts (names the corpus fingerspells,
 ``fs-`` glosses, are kept out of its vocabulary so that they are spelled letter by
 letter) and exported with the model. A training input is the text or, with probability
-``gloss_input_rate``, the gloss sequence; the decoder's input frames are corrupted at
-``corruption_rate`` (``corrupt_tokens``), the targets never.
+``gloss_input_rate``, the gloss sequence; with ``scheduled_sampling`` a share of the
+decoder's input frames (rising over training) is replaced by frames the model samples
+itself in a first teacher-forced pass without gradients (``mix_frames``); then the input
+codes are corrupted at ``corruption_rate`` (``corrupt_tokens``), the targets never.
 
 Evaluation on the dev split: teacher-forced ``dev_loss`` and ``dev_code_accuracy`` on all
 dev samples; greedy decoding of ``DEV_DECODED`` of them gives ``length_error`` (mean
@@ -105,6 +107,14 @@ class TranslatorTask:
         self.train_items = self._items(train)
         self.dev_items = self._items(dev.samples)
         self._dev_batches = None
+        self.sampling_rate = 0.0  # scheduled sampling's current share (set_step)
+
+    def set_step(self, step: int, max_steps: int) -> None:
+        """Scheduled sampling's share for training step ``step`` (0-based): linear from 0
+        to ``scheduled_sampling`` over the first ``scheduled_sampling_ramp`` of training."""
+        final, ramp = self.settings.scheduled_sampling, self.settings.scheduled_sampling_ramp
+        ramp_steps = ramp * max_steps
+        self.sampling_rate = final if ramp_steps <= 0 else final * min(1.0, step / ramp_steps)
 
     def _items(self, samples: list[dict]) -> list[dict]:
         longest = self.settings.model.max_frames
@@ -163,14 +173,29 @@ class TranslatorTask:
 
     # -- loss ------------------------------------------------------------------------------
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        from signgen.models.translator import corrupt_tokens, translator_loss
+        from signgen.models.translator import (
+            corrupt_tokens,
+            mix_frames,
+            sample_predicted_frames,
+            translator_loss,
+        )
 
         device = next(model.parameters()).device
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        inputs = corrupt_tokens(batch["frames"], self.settings.corruption_rate,
-                                self.codebook_size)
+        inputs = batch["frames"]
+        if self.sampling_rate > 0:  # scheduled sampling: continue from its own frames
+            with torch.no_grad():
+                first = model(batch["text_ids"], batch["text_mask"],
+                              corrupt_tokens(inputs, self.settings.corruption_rate,
+                                             self.codebook_size))
+            inputs = mix_frames(inputs, sample_predicted_frames(first, inputs.shape[1]),
+                                self.sampling_rate)
+        inputs = corrupt_tokens(inputs, self.settings.corruption_rate, self.codebook_size)
         out = model(batch["text_ids"], batch["text_mask"], inputs)
-        return translator_loss(out, batch["frames"], batch["num_frames"])
+        loss, extra = translator_loss(out, batch["frames"], batch["num_frames"])
+        if self.settings.scheduled_sampling > 0:
+            extra["sampling_rate"] = self.sampling_rate
+        return loss, extra
 
     # -- evaluation and export ------------------------------------------------------------
     def evaluate(self, model) -> dict[str, float]:
@@ -223,5 +248,7 @@ class TranslatorTask:
         info = {"fsq_id": self.fsq_id, "fsq_model": str(self.fsq_dir),
                 "languages": self.tokenizer.languages,
                 "corruption_rate": self.settings.corruption_rate,
+                "scheduled_sampling": self.settings.scheduled_sampling,
+                "scheduled_sampling_ramp": self.settings.scheduled_sampling_ramp,
                 "gloss_input_rate": self.settings.gloss_input_rate}
         (folder / "translator.json").write_text(json.dumps(info, indent=2) + "\n")
