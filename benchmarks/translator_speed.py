@@ -6,7 +6,8 @@ end decision is forced with ``min_frames = max_frames``). Reported for both code
 (``translator.model.head``: "codes", 625-way per slot; "digits", one distribution per FSQ
 level of ``--levels``): milliseconds per sentence (median of ``--repeats`` runs, after a
 warm-up) with the key/value cache, and without it (each frame re-runs the whole prefix
-through ``forward``), greedy and sampled.
+through ``forward``), greedy and sampled, and per sentence when ``--batch`` sentences
+are decoded together (batch jobs).
 
     python benchmarks/translator_speed.py [--config tiny] [--frames 60] [--threads 2]
 
@@ -59,6 +60,14 @@ def decoders(model: SignTranslator, text, mask, n: int) -> dict:
                 lambda: uncached_greedy(model, text, mask, n)}
 
 
+def batched(model: SignTranslator, text, mask, n: int, batch: int):
+    """Sampled decoding of ``batch`` sentences at once (a batch job's lever: one frame step
+    reads the weights once for all of them); timed per sentence."""
+    texts, masks = text.expand(batch, -1), mask.expand(batch, -1)
+    return model.generate(texts, masks, min_frames=n, max_frames=n, greedy=False,
+                          generator=torch.Generator().manual_seed(0))
+
+
 def timed(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
@@ -81,6 +90,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--tokens-per-frame", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8, help="sentences decoded together "
+                        "in the batched row")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -102,6 +113,10 @@ def main(argv=None) -> dict:
         with torch.inference_mode():
             results[head] = {name: round(timed(fn, args.repeats), 1)
                              for name, fn in rows.items()}
+            name = f"sampled, {args.batch} sentences at once, KV cache (per sentence)"
+            results[head][name] = round(timed(
+                lambda: batched(model, text, mask, n, args.batch), args.repeats)
+                / args.batch, 1)
         params[head] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
     result = {"config": args.config, "frames": n, "text_ids": args.text_ids,
               "threads": args.threads, "levels": levels, "params_m": params,
