@@ -38,7 +38,7 @@ from signgen.errors import SignGenError  # noqa: E402
 from signgen.eval import metrics  # noqa: E402
 from signgen.eval.recogniser import recognise_poses  # noqa: E402
 from signgen.eval.score import Evaluators, iter_ground_truth, split_samples  # noqa: E402
-from signgen.models.translator import digits_to_codes  # noqa: E402
+from signgen.models.translator import sample_predicted_frames  # noqa: E402
 from signgen.pipelines.sign_gen import SignGenPipeline, inside_frame  # noqa: E402
 
 ROWS = ("true tokens", "teacher-forced argmax", "sampled (text)", "sampled (glosses)",
@@ -53,11 +53,7 @@ def teacher_forced_argmax(pipe: SignGenPipeline, text: str, language: str,
     model = pipe.translator
     with torch.no_grad():
         out = model(ids, torch.ones_like(ids, dtype=torch.bool), torch.as_tensor(tokens)[None])
-    logits = out.code_logits[0, :len(tokens)]
-    if model.levels is None:
-        return logits.argmax(-1).numpy()
-    digits = [part.argmax(-1) for part in logits.split(model.levels, dim=-1)]
-    return digits_to_codes(torch.stack(digits, -1), model.levels).numpy()
+    return sample_predicted_frames(out, len(tokens), greedy=True)[0].numpy()
 
 
 def main(argv=None) -> dict:

@@ -457,13 +457,15 @@ def corrupt_tokens(frame_tokens: torch.Tensor, rate: float, codebook_size: int,
 
 
 def sample_predicted_frames(output: TranslatorOutput, num_frames: int,
-                            generator: torch.Generator | None = None) -> torch.Tensor:
+                            generator: torch.Generator | None = None,
+                            greedy: bool = False) -> torch.Tensor:
     """The frames a teacher-forced pass would have produced itself: codes (B,T,S) drawn
-    at temperature 1 from the logits of positions 0..T-1 (position t predicts frame t),
-    digit by digit with ``output.levels`` (as inference samples them)."""
+    at temperature 1 (or the most likely ones, ``greedy``) from the logits of positions
+    0..T-1 (position t predicts frame t), digit by digit with ``output.levels`` (as
+    inference picks them)."""
     logits = output.code_logits[:, :num_frames].detach().float()  # (B,T,S,K)
     b, t, s, k = logits.shape
-    picks = _choose(logits.reshape(b * t, s, k), False, 1.0, 0, 1.0, generator, output.levels)
+    picks = _choose(logits.reshape(b * t, s, k), greedy, 1.0, 0, 1.0, generator, output.levels)
     codes = picks[0] if output.levels is None else digits_to_codes(
         torch.stack(picks, dim=-1), output.levels)
     return codes.view(b, t, s)
