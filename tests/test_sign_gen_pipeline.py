@@ -239,3 +239,30 @@ def test_tokens_are_sampled_by_default_and_seeded(pipe, one_thread):
     assert np.array_equal(first, again)
     sampled = [run(pipe, seed=s, avatar_only=True).tokens for s in range(4)]
     assert any(not np.array_equal(t, greedy) for t in sampled)  # not greedy decoding
+
+
+def test_candidates_keep_the_medoid_of_the_seeded_draws(pipe, one_thread):
+    from signgen.data.synthsign.conditions import inside_frame
+    from signgen.pipelines.candidate_selection import select_medoid
+
+    out = pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=2, candidates=4, progress=False)
+    # The same four draws, made by hand: one batch from the seed's generator.
+    ids, _ = pipe._text_ids("Hello Zoë", "ssl-b", None)
+    ids = ids.expand(4, -1)
+    draws = pipe.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool), greedy=False,
+                                     generator=torch.Generator().manual_seed(2))
+    keypoints = [pipe.decode_tokens(d.numpy(), embeddings=False)[2] for d in draws]
+    chosen, risks = select_medoid(keypoints, [inside_frame(k, SIZE, SIZE) for k in keypoints])
+    assert len({d.numpy().tobytes() for d in draws}) > 1  # the draws differ
+    np.testing.assert_array_equal(out.tokens, draws[chosen].numpy())
+    assert np.isfinite(risks).all() and risks[chosen] == risks.min()
+    # Streaming gives the same choice; one candidate is the plain draw.
+    _, chunks = pipe.stream_avatar("Hello Zoë", "ssl-b", seed=2, candidates=4, chunk_frames=2)
+    np.testing.assert_array_equal(np.concatenate([c.tokens for c in chunks]), out.tokens)
+    np.testing.assert_array_equal(
+        pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=2, candidates=1, progress=False).tokens,
+        pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=2, progress=False).tokens)
+    with pytest.raises(InvalidInputError, match="candidates"):
+        pipe("Hello", avatar_only=True, candidates=0, progress=False)
+    with pytest.raises(InvalidInputError, match="candidates"):
+        pipe.stream_avatar("Hello", candidates=0)

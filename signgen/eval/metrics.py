@@ -208,24 +208,38 @@ def _frame_costs(ref, pred, mask_ref, mask_pred) -> np.ndarray:
 def _dtw(cost: np.ndarray) -> tuple[float, int]:
     """Optimal DTW path through a (T1, T2) cost matrix -> (accumulated cost, path length).
 
-    Steps are (1, 1), (1, 0), (0, 1); the path runs from (0, 0) to (T1-1, T2-1). Cells on an
-    anti-diagonal depend only on the two previous ones, so each anti-diagonal is one numpy
-    step. On cost ties the diagonal step wins, giving the shorter path.
+    Steps are (1, 1), (1, 0), (0, 1); the path runs from (0, 0) to (T1-1, T2-1). On cost
+    ties the diagonal step wins, giving the shorter path. See :func:`_dtw_batch`.
     """
-    t1, t2 = cost.shape
-    acc = np.full((t1 + 1, t2 + 1), np.inf)
-    acc[0, 0] = 0.0
-    length = np.zeros((t1 + 1, t2 + 1), dtype=np.int64)
+    totals, lengths = _dtw_batch([cost])
+    return float(totals[0]), int(lengths[0])
+
+
+def _dtw_batch(costs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_dtw` of several (T1_p, T2_p) cost matrices at once -> accumulated costs (P,)
+    float and path lengths (P,) int. Cells on an anti-diagonal depend only on the two
+    previous ones, so each anti-diagonal of every matrix is one numpy step; smaller
+    matrices are padded with inf, which never reaches a cell inside them (a cell depends
+    only on cells above and left of it)."""
+    sizes = np.array([c.shape for c in costs], dtype=np.int64).reshape(-1, 2)
+    p, (t1, t2) = len(costs), sizes.max(axis=0)
+    padded = np.full((p, t1, t2), np.inf)
+    for index, cost in enumerate(costs):
+        padded[index, :cost.shape[0], :cost.shape[1]] = cost
+    acc = np.full((p, t1 + 1, t2 + 1), np.inf)
+    acc[:, 0, 0] = 0.0
+    length = np.zeros((p, t1 + 1, t2 + 1), dtype=np.int64)
     for s in range(2, t1 + t2 + 1):
         i = np.arange(max(1, s - t2), min(t1, s - 1) + 1)
         j = s - i
-        cand = np.stack([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
-        cand_len = np.stack([length[i - 1, j - 1], length[i - 1, j], length[i, j - 1]])
-        best = np.argmin(cand, axis=0)
-        cols = np.arange(len(i))
-        acc[i, j] = cost[i - 1, j - 1] + cand[best, cols]
-        length[i, j] = cand_len[best, cols] + 1
-    return float(acc[t1, t2]), int(length[t1, t2])
+        cand = np.stack([acc[:, i - 1, j - 1], acc[:, i - 1, j], acc[:, i, j - 1]])
+        cand_len = np.stack([length[:, i - 1, j - 1], length[:, i - 1, j],
+                             length[:, i, j - 1]])
+        best = np.argmin(cand, axis=0)[None]  # (1, P, n)
+        acc[:, i, j] = padded[:, i - 1, j - 1] + np.take_along_axis(cand, best, 0)[0]
+        length[:, i, j] = np.take_along_axis(cand_len, best, 0)[0] + 1
+    rows = np.arange(p)
+    return acc[rows, sizes[:, 0], sizes[:, 1]], length[rows, sizes[:, 0], sizes[:, 1]]
 
 
 def dtw_mje(reference, prediction, mask_ref=None, mask_pred=None) -> float:
@@ -252,16 +266,49 @@ def dtw_mje(reference, prediction, mask_ref=None, mask_pred=None) -> float:
         )
     m_ref = _as_mask("mask_ref", mask_ref, ref.shape[:2], ref)
     m_pred = _as_mask("mask_pred", mask_pred, pred.shape[:2], pred)
-    keep_ref, keep_pred = m_ref.any(1), m_pred.any(1)
-    if not keep_ref.any() or not keep_pred.any():
-        raise InvalidInputError("DTW-MJE needs at least one frame with a present joint per clip")
-    cost = _frame_costs(ref[keep_ref], pred[keep_pred], m_ref[keep_ref], m_pred[keep_pred])
-    total, length = _dtw(cost)
+    total, length = _dtw(_pair_costs(ref, pred, m_ref, m_pred))
     if not np.isfinite(total):
         raise InvalidInputError(
             "DTW-MJE is undefined: every alignment pairs frames that share no present joint"
         )
     return total / length
+
+
+def _pair_costs(ref, pred, m_ref, m_pred) -> np.ndarray:
+    """The DTW cost matrix of two checked clips, frames without a present joint dropped."""
+    keep_ref, keep_pred = m_ref.any(1), m_pred.any(1)
+    if not keep_ref.any() or not keep_pred.any():
+        raise InvalidInputError("DTW-MJE needs at least one frame with a present joint per clip")
+    return _frame_costs(ref[keep_ref], pred[keep_pred], m_ref[keep_ref], m_pred[keep_pred])
+
+
+def dtw_mje_pairs(tracks, masks, pairs) -> np.ndarray:
+    """:func:`dtw_mje` of many clip pairs at once (one vectorised DTW): tracks, a list of
+    (T_i, J, D) arrays; masks, a list of (T_i, J) bool masks or None entries; pairs, (P, 2)
+    indices into them -> (P,) DTW-MJE, inf where :func:`dtw_mje` would raise (no present
+    joint in a clip, or no alignment through common joints)."""
+    if len(masks) != len(tracks):
+        raise InvalidInputError(f"{len(tracks)} tracks but {len(masks)} masks")
+    points = [_as_points(f"tracks[{i}]", t) for i, t in enumerate(tracks)]
+    checked = [_as_mask(f"masks[{i}]", m, p.shape[:2], p)
+               for i, (p, m) in enumerate(zip(points, masks, strict=True))]
+    pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    result = np.full(len(pairs), np.inf)
+    costs, rows = [], []
+    for row, (a, b) in enumerate(pairs):
+        if points[a].shape[1:] != points[b].shape[1:]:
+            raise InvalidInputError(f"tracks {a} and {b} differ in joints/coords")
+        try:
+            costs.append(_pair_costs(points[a], points[b], checked[a], checked[b]))
+        except InvalidInputError:
+            continue
+        rows.append(row)
+    if costs:
+        totals, lengths = _dtw_batch(costs)
+        with np.errstate(invalid="ignore"):
+            result[rows] = np.where(np.isfinite(totals), totals / np.maximum(lengths, 1),
+                                    np.inf)
+    return result
 
 
 def dtw_mje_batch(references, predictions, masks_ref=None, masks_pred=None) -> float:

@@ -183,20 +183,44 @@ class SignGenPipeline(DiffusionPipeline):
     def translate(self, text: str | None = None, language: str | None = None,
                   glosses=None, *, greedy: bool = False, temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
-                  generator: torch.Generator | None = None) -> tuple[np.ndarray, list[str]]:
-        """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices."""
+                  candidates: int = 1, generator: torch.Generator | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
+        """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices.
+
+        ``candidates`` > 1 draws that many token sequences in one batch and keeps the one
+        whose decoded pose is closest to the others' (minimum-Bayes-risk choice, see
+        :mod:`signgen.pipelines.candidate_selection`); 1 keeps the single draw."""
         ids, notices = self._text_ids(text, language, glosses)
-        tokens = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
-                                          max_frames=max_frames, greedy=greedy,
-                                          temperature=temperature, top_k=top_k, top_p=top_p,
-                                          generator=generator)[0]
-        return tokens.numpy(), notices
+        return self._tokens(ids, dict(max_frames=max_frames, greedy=greedy,
+                                      temperature=temperature, top_k=top_k, top_p=top_p,
+                                      generator=generator), candidates), notices
+
+    def _tokens(self, ids: torch.Tensor, decoding: dict, candidates: int = 1) -> np.ndarray:
+        """(1,L) ids -> the chosen token sequence (T,S) int64 (see :meth:`translate`)."""
+        from signgen.pipelines.candidate_selection import select_medoid
+
+        if candidates < 1:
+            raise InvalidInputError(f"candidates must be >= 1, got {candidates}")
+        ids = ids.expand(candidates, -1)
+        drawn = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
+                                         **decoding)
+        if candidates == 1:
+            return drawn[0].numpy()
+        if self.fsq.config.temporal_kernel == 1:  # frames decode alone: all in one call
+            keypoints = self.decode_tokens(torch.cat(drawn).numpy(), embeddings=False)[2]
+            keypoints = np.split(keypoints, np.cumsum([len(t) for t in drawn[:-1]]))
+        else:
+            keypoints = [self.decode_tokens(tokens.numpy(), embeddings=False)[2]
+                         for tokens in drawn]
+        visible = [inside_frame(k, *self.frame_size) for k in keypoints]
+        chosen, _ = select_medoid(keypoints, visible)
+        return drawn[chosen].numpy()
 
     def stream_avatar(self, text: str | None = None, language: str | None = None,
                       glosses=None, *, seed: int = 0, greedy: bool = False,
                       temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                      max_frames: int | None = None, chunk_frames: int = 16
-                      ) -> tuple[list[str], Iterator[AvatarChunk]]:
+                      max_frames: int | None = None, candidates: int = 1,
+                      chunk_frames: int = 16) -> tuple[list[str], Iterator[AvatarChunk]]:
         """The avatar path of ``__call__(..., avatar_only=True)`` as the translator goes:
         returns the tokenizer's notices (bad input raises here) and an iterator of
         :class:`AvatarChunk` of up to ``chunk_frames`` frames, each decoded as soon as the
@@ -204,21 +228,29 @@ class SignGenPipeline(DiffusionPipeline):
         chunk k+1 is translated. The chunks concatenate to ``__call__``'s tokens, pose
         and keypoints for the same arguments. An FSQ autoencoder with temporal context
         (``temporal_kernel`` > 1) decodes frames with their neighbours: it gets one chunk
-        at the end."""
+        at the end. With ``candidates`` > 1 the choice needs every candidate whole: the
+        chunks come after it."""
         ids, notices = self._text_ids(text, language, glosses)
         if chunk_frames < 1:
             raise InvalidInputError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        if candidates < 1:
+            raise InvalidInputError(f"candidates must be >= 1, got {candidates}")
         decoding = dict(max_frames=max_frames, greedy=greedy, temperature=temperature,
                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
-        return notices, self._avatar_chunks(ids, chunk_frames, decoding)
+        return notices, self._avatar_chunks(ids, chunk_frames, decoding, candidates)
 
     @torch.no_grad()
-    def _avatar_chunks(self, ids: torch.Tensor, chunk_frames: int,
-                       decoding: dict) -> Iterator[AvatarChunk]:
+    def _avatar_chunks(self, ids: torch.Tensor, chunk_frames: int, decoding: dict,
+                       candidates: int) -> Iterator[AvatarChunk]:
         mask = torch.ones_like(ids, dtype=torch.bool)
         if self.fsq.config.temporal_kernel > 1:
             chunk_frames = self.translator.config.max_frames
-        for tokens in self.translator.stream(ids, mask, chunk_frames, **decoding):
+        if candidates > 1:
+            chosen = torch.from_numpy(self._tokens(ids, decoding, candidates))
+            chunks = chosen.split(chunk_frames)
+        else:
+            chunks = self.translator.stream(ids, mask, chunk_frames, **decoding)
+        for tokens in chunks:
             tokens = tokens.numpy()
             _, pose, keypoints = self.decode_tokens(tokens, embeddings=False)
             yield AvatarChunk(tokens=tokens, smplx_pose=pose, keypoints=keypoints,
@@ -248,7 +280,8 @@ class SignGenPipeline(DiffusionPipeline):
                  window: int = 8, overlap: int = 2, window_batch: int | None = 1,
                  precision: str = "fp32", greedy: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 max_frames: int | None = None, progress: bool = True) -> SignGenOutput:
+                 max_frames: int | None = None, candidates: int = 1,
+                 progress: bool = True) -> SignGenOutput:
         """Sign ``text`` (or ``glosses``) in ``language`` (default: the model's first).
 
         ``reference_image``: the signer (see ``SignVideoPipeline``), required unless
@@ -256,7 +289,8 @@ class SignGenPipeline(DiffusionPipeline):
         noise, both on the CPU: a seed gives the same output on any device type. Tokens
         are sampled by default (``temperature``, ``top_k``, ``top_p``; ``greedy`` takes
         each slot's most likely code): greedy decoding of a small translator tends to
-        repeat one frame (see ``TranslatorDecodingConfig``).
+        repeat one frame (see ``TranslatorDecodingConfig``). ``candidates`` > 1 keeps the
+        most typical of that many draws (see :meth:`translate`).
         """
         if not avatar_only and reference_image is None:
             raise InvalidInputError("a reference image of the signer is needed for the video "
@@ -266,7 +300,8 @@ class SignGenPipeline(DiffusionPipeline):
         generator = torch.Generator().manual_seed(seed)
         tokens, notices = self.translate(text, language, glosses, greedy=greedy,
                                          temperature=temperature, top_k=top_k, top_p=top_p,
-                                         max_frames=max_frames, generator=generator)
+                                         max_frames=max_frames, candidates=candidates,
+                                         generator=generator)
         timings["translate"] = time.perf_counter() - start
         start = time.perf_counter()
         embeddings, smplx_pose, keypoints = self.decode_tokens(tokens, not avatar_only)
