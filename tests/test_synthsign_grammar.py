@@ -141,6 +141,19 @@ def test_text_variants_share_the_frame_and_glosses():
         assert sentence.frame_key == frame.key
 
 
+def test_a_frame_key_gives_back_the_frame(samples):
+    frame = Frame(predicate="BUY", subject="fs-ANNA", obj="CAR", number="THREE",
+                  adjective="BIG", time="LAST-WEEK", tense="past", negated=True)
+    assert Frame.from_key(frame.key) == frame
+    for pair in samples:  # the other language's glosses from one language's key
+        a, b = pair["ssl-a"], pair["ssl-b"]
+        assert glosses(Frame.from_key(a.frame_key), "ssl-b")[0] == b.glosses
+    for bad in ("", "subject=I", "predicate=GO|predicate=GO", "predicate=GO|colour=red",
+                "predicate"):
+        with pytest.raises(GrammarError, match="frame key"):
+            Frame.from_key(bad)
+
+
 def test_generation_is_deterministic_and_parallel(lexicon):
     one, two = SentenceGenerator(lexicon, seed=3), SentenceGenerator(lexicon, seed=3)
     assert one.generate(50, "ssl-b") == two.generate(50, "ssl-b")

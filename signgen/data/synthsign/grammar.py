@@ -192,6 +192,21 @@ class Frame:
         return "|".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self)
                         if getattr(self, f.name) != f.default)
 
+    @classmethod
+    def from_key(cls, key: str) -> Frame:
+        """The frame a :attr:`key` names (a manifest's ``frame_key``), e.g. to sign the
+        same meaning in another language."""
+        kinds = {f.name: f for f in fields(cls)}
+        values = {}
+        for part in key.split("|"):
+            name, sep, value = part.partition("=")
+            if not sep or name not in kinds or name in values:
+                raise GrammarError(f"not a frame key: {key!r} (at {part!r})")
+            values[name] = value == "True" if kinds[name].type in (bool, "bool") else value
+        if "predicate" not in values:
+            raise GrammarError(f"not a frame key: {key!r} (no predicate)")
+        return cls(**values)
+
     @property
     def kind(self) -> str:
         """"event" (a verb), "state" (an adjective) or "greeting"."""

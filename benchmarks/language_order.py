@@ -1,0 +1,187 @@
+"""Does asking for one sign language ever give the other? (issue #7: one model serves both
+synthetic languages; asking for language B must never yield language A's word order.)
+
+For each sentence of a split, the engine signs its text in every language (avatar path:
+tokens -> FSQ pose -> keypoints, with the config's ``translator.decoding`` and seed
+``experiment.seed + i`` for sentence i, as ``eval score`` seeds it). The pose
+recogniser (``assets/evaluators``) then reads the keypoints once as each language, and
+each reading is scored against that language's reference glosses: the SynthSign grammar
+orders the same meaning (the manifest's ``frame_key``) differently per language, and the
+two languages sign a gloss differently. Per requested language L:
+
+- ``own_wer``: the reading as L against L's glosses (the pose back-translation WER);
+- ``own_read_other_order_wer``: the same reading against the other language's glosses
+  (the right signs in the other word order would score well here);
+- ``other_wer``: the reading as the other language against its glosses;
+- ``confused``: share of sentences better explained by the other language (its reading
+  has a lower sentence WER than L's own), ``other_order_closer``: share whose L reading
+  is closer to the other language's gloss order than to L's; both over the sentences
+  whose two gloss sequences differ, and lower is better (ground truth: the control).
+
+Two control rows: the ground-truth clips of the split (each exists only in its own
+language), and dictionary lookup + concatenation (``lookup_concat``) of the requested
+language's reference glosses, which has the right order by construction and errs about
+as much as the engine: whatever it scores on ``confused`` / ``other_order_closer`` is
+what poor signing in the right order scores (these rates count a sentence whose own
+reading is worse than the other's, so a bad translation counts as much as a confused one).
+
+    python benchmarks/language_order.py [--model assets/pipeline] [--split
+        test_novel_sentences] [--num N] [--config tiny] [section.key=value ...]
+
+Writes ``benchmarks/results/language_order__<split>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from signgen.config import load_config  # noqa: E402
+from signgen.data.synthsign.grammar import Frame, glosses  # noqa: E402
+from signgen.data.synthsign.lexicon import LANGUAGES  # noqa: E402
+from signgen.eval import metrics  # noqa: E402
+from signgen.eval.recogniser import PoseGlossRecogniser, recognise_poses  # noqa: E402
+from signgen.eval.score import split_samples  # noqa: E402
+from signgen.loading import load_pretrained  # noqa: E402
+from signgen.paths import assets_dir, display_path  # noqa: E402
+
+
+def sentence_wer(reference, hypothesis) -> float:
+    """Edit distance over the reference length (one sentence)."""
+    return sum(metrics.edit_ops(list(reference), list(hypothesis))) / len(reference)
+
+
+def references(sample: dict) -> dict[str, tuple[str, ...]]:
+    """The sample's meaning as glosses of every language, by language."""
+    frame = Frame.from_key(sample["frame_key"])
+    return {language: glosses(frame, language)[0] for language in LANGUAGES}
+
+
+def readings(recogniser, keypoints, visible) -> dict[str, list[str]]:
+    """One keypoint track read as every language."""
+    found = recognise_poses(recogniser, [keypoints] * len(LANGUAGES),
+                            [visible] * len(LANGUAGES), list(LANGUAGES))
+    return dict(zip(LANGUAGES, found, strict=True))
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per-sentence rows (requested, refs, reads) -> the figures of the module docstring."""
+    out = {"sentences": len(rows)}
+    if not rows:
+        return out
+    own = [r["requested"] for r in rows]
+    other = [next(lang for lang in LANGUAGES if lang != o) for o in own]
+    refs_own = [list(r["refs"][o]) for r, o in zip(rows, own, strict=True)]
+    refs_other = [list(r["refs"][o]) for r, o in zip(rows, other, strict=True)]
+    read_own = [r["reads"][o] for r, o in zip(rows, own, strict=True)]
+    read_other = [r["reads"][o] for r, o in zip(rows, other, strict=True)]
+    out["own_wer"] = metrics.wer(refs_own, read_own)
+    out["own_read_other_order_wer"] = metrics.wer(refs_other, read_own)
+    out["other_wer"] = metrics.wer(refs_other, read_other)
+    differ = [i for i in range(len(rows)) if refs_own[i] != refs_other[i]]
+    out["sentences_whose_orders_differ"] = len(differ)
+    if differ:
+        out["confused"] = float(np.mean([
+            sentence_wer(refs_other[i], read_other[i]) < sentence_wer(refs_own[i], read_own[i])
+            for i in differ]))
+        out["other_order_closer"] = float(np.mean([
+            sentence_wer(refs_other[i], read_own[i]) < sentence_wer(refs_own[i], read_own[i])
+            for i in differ]))
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=display_path(assets_dir() / "pipeline"))
+    parser.add_argument("--split", default="test_novel_sentences")
+    parser.add_argument("--num", type=int, default=None)
+    parser.add_argument("--config", default="tiny")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("overrides", nargs="*", help="section.key=value")
+    args = parser.parse_args(argv)
+
+    from signgen.data.synthsign.dataset import read_npz
+    from signgen.pipelines.sign_gen import SignGenPipeline
+
+    start = time.perf_counter()
+    cfg = load_config(args.config, args.overrides)
+    root = Path(cfg.data.root) / cfg.data.dataset
+    samples = split_samples(root, args.split, args.num)
+    recogniser = load_pretrained(PoseGlossRecogniser,
+                                 Path(cfg.eval.weights_dir) / "pose_recogniser").eval()
+    pipe = SignGenPipeline.from_pretrained(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    decoding = dataclasses.asdict(cfg.translator.decoding)
+    unknown = set(pipe.languages) ^ set(LANGUAGES)
+    if unknown:
+        raise SystemExit(f"the pipeline serves {pipe.languages}, SynthSign has {LANGUAGES}")
+
+    from tqdm import tqdm
+
+    lexicon_dir = Path(cfg.data.root) / "synthsign_lexicon"
+    lookup = None
+    if (lexicon_dir / "index.csv").is_file():
+        from signgen.eval.lookup_baseline import LookupConcatBaseline
+
+        lookup = LookupConcatBaseline(lexicon_dir)
+    else:
+        print(f"no lexicon export in {lexicon_dir} (python -m signgen.eval score --system "
+              f"lookup_concat makes it): no lookup row")
+    generated = {language: [] for language in LANGUAGES}
+    looked_up = {language: [] for language in LANGUAGES}
+    truth = []
+    for i, sample in enumerate(tqdm(samples, desc="sentences")):
+        refs = references(sample)
+        with read_npz(root / "samples" / sample["sample_id"] / "motion.npz") as motion:
+            truth.append({"requested": sample["language"], "refs": refs,
+                          "reads": readings(recogniser, motion["keypoints"],
+                                            motion["visible"])})
+        for language in LANGUAGES:
+            if lookup is not None:
+                keypoints, visible = lookup.keypoints(list(refs[language]), language)
+                looked_up[language].append({"requested": language, "refs": refs,
+                                            "reads": readings(recogniser, keypoints, visible)})
+            out = pipe(sample["text"], language, avatar_only=True,
+                       seed=cfg.experiment.seed + i, progress=False, **decoding)
+            generated[language].append({
+                "requested": language, "refs": refs,
+                "reads": readings(recogniser, out.keypoints, out.visible)})
+    rows = {"ground truth (each clip in its own language)": summarise(truth)}
+    for language in LANGUAGES:
+        if lookup is not None:
+            rows[f"lookup + concatenation, {language}"] = summarise(looked_up[language])
+    for language in LANGUAGES:
+        rows[f"engine, asked for {language}"] = summarise(generated[language])
+    command = "python benchmarks/language_order.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    result = {"split": args.split, "num_samples": len(samples), "model": str(args.model),
+              "decoding": decoding, "seed": cfg.experiment.seed, "rows": rows,
+              "seconds": round(time.perf_counter() - start, 1), "command": command.strip()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"language_order__{args.split}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    keys = ["sentences", "own_wer", "own_read_other_order_wer", "other_wer",
+            "sentences_whose_orders_differ", "confused", "other_order_closer"]
+    lines = [f"Language confusion on {args.split} ({len(samples)} sentences), "
+             f"`{result['command']}`", "", "| clips | " + " | ".join(keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for name, row in rows.items():
+        cells = [f"{row[k]:.3f}" if isinstance(row.get(k), float) else str(row.get(k, "–"))
+                 for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The language-confusion figures of benchmarks/language_order.py on hand-made readings."""
+
+import pytest
+from test_benchmark_perf import benchmark
+
+A = ("TOMORROW", "STORE", "I", "GO")  # ssl-a order
+B = ("I", "TOMORROW", "STORE", "GO")  # ssl-b order: the same glosses
+
+
+def row(requested, read_a, read_b, refs=None):
+    return {"requested": requested, "refs": refs or {"ssl-a": A, "ssl-b": B},
+            "reads": {"ssl-a": list(read_a), "ssl-b": list(read_b)}}
+
+
+def test_the_right_language_is_never_confused_and_the_other_order_is_flagged():
+    language_order = benchmark("language_order")
+    # Asked for ssl-b: read as ssl-b it is B exactly; read as ssl-a it is noise.
+    right = language_order.summarise([row("ssl-b", ["GO"], B)] * 3)
+    assert right["own_wer"] == 0 and right["other_wer"] == pytest.approx(0.75)
+    assert right["confused"] == right["other_order_closer"] == 0.0
+    # Asked for ssl-b, it signs ssl-b's signs in ssl-a's order, and reads well as ssl-a.
+    wrong = language_order.summarise([row("ssl-b", A, A)] * 2 + [row("ssl-b", ["GO"], B)] * 2)
+    assert wrong["confused"] == wrong["other_order_closer"] == 0.5
+    assert wrong["own_read_other_order_wer"] == pytest.approx((0 + 0 + 2 + 2) / 16)  # B -> A: 2 edits
+    # A sentence both languages order alike cannot tell them apart: not counted.
+    same = language_order.summarise([row("ssl-a", A, A, refs={"ssl-a": A, "ssl-b": A})])
+    assert same["sentences_whose_orders_differ"] == 0 and "confused" not in same
+    assert language_order.sentence_wer(A, B) == 0.5
