@@ -262,6 +262,9 @@ def test_candidates_keep_the_medoid_of_the_seeded_draws(pipe, one_thread):
     np.testing.assert_array_equal(
         pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=2, candidates=1, progress=False).tokens,
         pipe("Hello Zoë", "ssl-b", avatar_only=True, seed=2, progress=False).tokens)
+    np.testing.assert_array_equal(  # greedy draws are all alike: one is decoded
+        pipe("Hello", avatar_only=True, greedy=True, candidates=4, progress=False).tokens,
+        pipe("Hello", avatar_only=True, greedy=True, progress=False).tokens)
     with pytest.raises(InvalidInputError, match="candidates"):
         pipe("Hello", avatar_only=True, candidates=0, progress=False)
     with pytest.raises(InvalidInputError, match="candidates"):

@@ -201,6 +201,8 @@ class SignGenPipeline(DiffusionPipeline):
 
         if candidates < 1:
             raise InvalidInputError(f"candidates must be >= 1, got {candidates}")
+        if decoding.get("greedy"):
+            candidates = 1  # greedy draws are all the same sequence
         ids = ids.expand(candidates, -1)
         drawn = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
                                          **decoding)
