@@ -21,7 +21,7 @@ def test_the_right_language_is_never_confused_and_the_other_order_is_flagged():
     # Asked for ssl-b, it signs ssl-b's signs in ssl-a's order, and reads well as ssl-a.
     wrong = language_order.summarise([row("ssl-b", A, A)] * 2 + [row("ssl-b", ["GO"], B)] * 2)
     assert wrong["confused"] == wrong["other_order_closer"] == 0.5
-    assert wrong["own_read_other_order_wer"] == pytest.approx((0 + 0 + 2 + 2) / 16)  # B -> A: 2 edits
+    assert wrong["own_read_other_order_wer"] == pytest.approx((0 + 0 + 2 + 2) / 16)  # B->A: 2 edits
     # A sentence both languages order alike cannot tell them apart: not counted.
     same = language_order.summarise([row("ssl-a", A, A, refs={"ssl-a": A, "ssl-b": A})])
     assert same["sentences_whose_orders_differ"] == 0 and "confused" not in same

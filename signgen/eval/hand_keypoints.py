@@ -67,8 +67,8 @@ class HandOutput(BaseOutput):
         keypoints: (N,21,2) float soft-argmax (u, v) in crop pixels.
     """
 
-    heatmaps: torch.Tensor
-    keypoints: torch.Tensor
+    heatmaps: torch.Tensor = None
+    keypoints: torch.Tensor = None
 
 
 class HandRefiner(ModelMixin, ConfigMixin):

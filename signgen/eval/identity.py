@@ -39,8 +39,8 @@ class IdentityOutput(BaseOutput):
             centre (C = ``num_classes``).
     """
 
-    embeddings: torch.Tensor
-    logits: torch.Tensor
+    embeddings: torch.Tensor = None
+    logits: torch.Tensor = None
 
 
 class IdentityEncoder(ModelMixin, ConfigMixin):

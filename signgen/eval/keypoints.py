@@ -49,9 +49,9 @@ class KeypointOutput(BaseOutput):
             keypoint is inside the frame.
     """
 
-    heatmaps: torch.Tensor
-    keypoints: torch.Tensor
-    visibility_logits: torch.Tensor
+    heatmaps: torch.Tensor = None
+    keypoints: torch.Tensor = None
+    visibility_logits: torch.Tensor = None
 
 
 class ResidualBlock(nn.Module):

@@ -248,8 +248,8 @@ class RecogniserOutput(BaseOutput):
     valid: (B,T') bool, False for steps made only of padding frames.
     """
 
-    log_probs: torch.Tensor
-    valid: torch.Tensor
+    log_probs: torch.Tensor = None
+    valid: torch.Tensor = None
 
 
 def group_frames(x: torch.Tensor, valid: torch.Tensor, stride: int

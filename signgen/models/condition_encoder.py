@@ -45,9 +45,9 @@ class ConditionEncoderOutput(BaseOutput):
             ``conv_in`` output (see :func:`signgen.models.denoiser.add_to_conv_in`).
     """
 
-    embedding: torch.Tensor
-    gates: torch.Tensor
-    residual: torch.Tensor
+    embedding: torch.Tensor = None
+    gates: torch.Tensor = None
+    residual: torch.Tensor = None
 
 
 def random_condition_mask(batch: int, num_conditions: int, drop_probability: float,

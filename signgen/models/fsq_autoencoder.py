@@ -212,8 +212,8 @@ class FSQEncoderOutput(BaseOutput):
         indices: (N,gh*gw) int64 in [0, codebook_size), row-major over the token grid.
     """
 
-    codes: torch.Tensor
-    indices: torch.Tensor
+    codes: torch.Tensor = None
+    indices: torch.Tensor = None
 
 
 @dataclass
@@ -231,22 +231,22 @@ class FSQDecoderOutput(BaseOutput):
             (for rotation losses; ``smplx_pose`` is derived from them).
     """
 
-    embedding: torch.Tensor | None
-    smplx_pose: torch.Tensor
-    keypoints: torch.Tensor
-    rotations: torch.Tensor
+    embedding: torch.Tensor | None = None
+    smplx_pose: torch.Tensor = None
+    keypoints: torch.Tensor = None
+    rotations: torch.Tensor = None
 
 
 @dataclass
 class FSQAutoencoderOutput(BaseOutput):
     """:meth:`FSQAutoencoder.forward`: the fields of both outputs above."""
 
-    codes: torch.Tensor
-    indices: torch.Tensor
-    embedding: torch.Tensor
-    smplx_pose: torch.Tensor
-    keypoints: torch.Tensor
-    rotations: torch.Tensor
+    codes: torch.Tensor = None
+    indices: torch.Tensor = None
+    embedding: torch.Tensor = None
+    smplx_pose: torch.Tensor = None
+    keypoints: torch.Tensor = None
+    rotations: torch.Tensor = None
 
 
 class FSQAutoencoder(ModelMixin, ConfigMixin):

@@ -43,7 +43,7 @@ class ReferenceEncoderOutput(BaseOutput):
             tokens are all ``null_token``.
     """
 
-    tokens: torch.Tensor
+    tokens: torch.Tensor = None
 
 
 class ReferenceEncoder(ModelMixin, ConfigMixin):

@@ -75,9 +75,9 @@ class RegressionTranslatorOutput(BaseOutput):
     """poses (B,T,POSE_DIM) 6-D rotations (not re-orthonormalised); counter (B,T) in (0,1);
     counter_logits (B,T). Position t predicts frame t+1."""
 
-    poses: torch.Tensor
-    counter: torch.Tensor
-    counter_logits: torch.Tensor
+    poses: torch.Tensor = None
+    counter: torch.Tensor = None
+    counter_logits: torch.Tensor = None
 
 
 class RegressionTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):

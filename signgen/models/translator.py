@@ -44,8 +44,8 @@ class TranslatorOutput(BaseOutput):
     """code_logits (B,T+1,S,C) (or (B,T+1,S,sum(levels)) per FSQ digit, ``levels`` set)
     and end_logits (B,T+1), see the module docstring."""
 
-    code_logits: torch.Tensor
-    end_logits: torch.Tensor
+    code_logits: torch.Tensor = None
+    end_logits: torch.Tensor = None
     levels: tuple[int, ...] | None = None
 
 
