@@ -126,9 +126,10 @@ def time_training(task, model, make_batch, device, meter, mixed_precision: str,
     from accelerate import Accelerator
 
     accelerator = Accelerator(mixed_precision=mixed_precision, cpu=device.type == "cpu")
-    model.train()
+    model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model, optimiser = accelerator.prepare(model, optimiser)
+    assert next(model.parameters()).device.type == device.type, "model not on the device"
 
     def step():
         with accelerator.autocast():
@@ -256,6 +257,7 @@ def bench_config(path: str, device, meter, smoke: bool) -> dict:
     del task, fsq
 
     # -- stage III -------------------------------------------------------------------------
+    # A fresh model per measurement: accelerate does not prepare (nor place) a model twice.
     task, translator = translator_parts(cfg, s, c, levels)
     out["translator"] = {"params_m": round(sum(p.numel() for p in translator.parameters())
                                            / 1e6, 2), "text_vocab": TEXT_VOCAB}
@@ -265,6 +267,7 @@ def bench_config(path: str, device, meter, smoke: bool) -> dict:
     for frames in (typical, cfg.translator.model.max_frames):
         row = {"setting": "translator training step", "batch": b, "frames": frames,
                "text_ids": TEXT_LENGTH, "mixed_precision": cfg.translator.train.mixed_precision}
+        task, translator = translator_parts(cfg, s, c, levels)
         rows.append(time_training(task, translator,
                                   lambda f=frames: translator_batch(b, f, s, c, g), device,
                                   meter, cfg.translator.train.mixed_precision, steps, row))
@@ -272,6 +275,7 @@ def bench_config(path: str, device, meter, smoke: bool) -> dict:
             row["hours_for_max_steps"] = round(cfg.translator.train.max_steps
                                                * row["seconds_per_step"] / 3600, 2)
     out["translator"]["training"] = rows
+    task, translator = translator_parts(cfg, s, c, levels)
     out["translator"]["decoding"] = time_decoding(translator, device, meter, typical, s,
                                                   1 if smoke else 3)
     return out
