@@ -305,3 +305,42 @@ def test_read_clip_from_mp4_and_bad_videos(tiny_data_root, tmp_path):
                           (empty, "no .png/.jpg/.jpeg frames")):
         with pytest.raises(DataError, match=message):
             read_clip(path, picks, identity, (64, 64), len(frames))
+
+
+def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_path, one_thread):
+    """A preprocessed corpus trains every stage with a config change only (data.dataset):
+    the demo recipe's stages, tokens of its splits and an assembled pipeline that signs
+    one of the corpus' sentences."""
+    import shutil
+
+    from test_video_training import SMALL, STEPS
+
+    import signgen.data.synthsign.generate as generation
+    import train
+    from signgen.pipelines.sign_gen import SignGenPipeline
+
+    _, _, _, out = made
+    root = tmp_path / "data"  # a private copy: caches and token sets are written into it
+    shutil.copytree(out, root / "phoenix14t")
+    cfg = load_config("tiny", [
+        *TINY_SYNTHSIGN, f"data.root={root}", "data.dataset=phoenix14t",
+        f"experiment.output_dir={tmp_path / 'runs'}", *SMALL,
+        *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
+                                              "phase1_train", "phase2_train") for kv in STEPS),
+        "fsq.model.hidden_channels=[8,16,16]", "fsq.model.pose_hidden=32", "fsq.clip_length=3",
+        *(f"fsq.train.{kv}" for kv in STEPS), "translator.train_splits=[train]",
+        "translator.model.dim=32", "translator.model.num_heads=2",
+        "translator.model.encoder_layers=1", "translator.model.decoder_layers=1",
+        *(f"translator.train.{kv}" for kv in STEPS)])
+    # The corpus is preprocessed already: the recipe's SynthSign generation is not run.
+    monkeypatch.setattr(generation, "generate", lambda cfg, progress=True: root / "phoenix14t")
+    pipeline_dir = train.build_demo(cfg, command="test", progress=False,
+                                    out=tmp_path / "pipeline")
+    info = json.loads((pipeline_dir / "demo.json").read_text())
+    assert all(stage["steps"] == 2 for stage in info["stages"].values())
+    text = json.loads((root / "phoenix14t" / "samples" / "train-00000" / "sample.json")
+                      .read_text())["text"]
+    pipe = SignGenPipeline.from_pretrained(pipeline_dir)
+    result = pipe(text, avatar_only=True, seed=0)
+    assert result.smplx_pose.ndim == 2 and result.smplx_pose.shape[1] == 165
+    assert np.isfinite(result.smplx_pose).all()
