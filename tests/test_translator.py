@@ -427,3 +427,30 @@ def test_draws_follow_the_softmax_and_respect_the_filters():
     torch.testing.assert_close(frequency, (logits / 0.5).softmax(0), atol=0.01, rtol=0)
     top2 = _choose(rows, False, 1.0, 2, 1.0, generator, sizes=(4, 3))
     assert set(top2[0].unique().tolist()) == {0, 1} and set(top2[1].unique().tolist()) == {0, 1}
+
+
+def test_language_embedding_reaches_every_frame_and_decodes_like_teacher_forcing(tmp_path):
+    model = small(language_embedding=True)
+    text, mask, frames, _ = batch()
+    with torch.no_grad():
+        neutral = model(text, mask, frames).code_logits
+        model.language_embed.weight.normal_()  # zero at initialisation: give it a say
+        told = model(text, mask, frames).code_logits
+    assert not torch.allclose(neutral, told)
+    with torch.no_grad():  # only the tag's row matters: other rows change nothing
+        rows = torch.ones(model.config.vocab_size, dtype=torch.bool)
+        rows[text[:, 0]] = False
+        model.language_embed.weight[rows] = 0
+        assert torch.equal(model(text, mask, frames).code_logits, told)
+    cached = model.generate(text, mask, min_frames=6, max_frames=6)
+    prefix = torch.zeros(2, 0, S, dtype=torch.long)
+    with torch.no_grad():
+        for _ in range(6):
+            logits = model(text, mask, prefix).code_logits[:, -1]
+            prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
+    model.save_pretrained(tmp_path / "m")
+    loaded = SignTranslator.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.language_embedding
+    with torch.no_grad():
+        assert torch.equal(loaded(text, mask, frames).code_logits, told)

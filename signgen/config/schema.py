@@ -497,6 +497,9 @@ class TranslatorModelConfig(TextToFramesModelConfig):
     1.136; 5.9 M parameters instead of 10.9 M (results text2avatar [digits])."""
 
     head: str = choice("digits", "codes", "digits")
+    # Add an embedding of the sign-language tag to every decoder input frame (see
+    # SignTranslator); off keeps the language in the encoded text alone.
+    language_embedding: bool = False
 
 
 @dataclass

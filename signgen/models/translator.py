@@ -240,6 +240,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         pad_id: the text padding id.
         levels: the FSQ levels (their product is ``codebook_size``) to predict codes digit
             by digit; None: one ``codebook_size``-way distribution per slot.
+        language_embedding: also add an embedding of the text's first id (the sign-language
+            tag) to every decoder input frame, so that every frame step, not only the
+            cross-attention, sees which language it writes (zero at initialisation).
     """
 
     @register_to_config
@@ -247,7 +250,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  dim: int = 256, num_heads: int = 4, encoder_layers: int = 3,
                  decoder_layers: int = 3, ffn_mult: int = 4, dropout: float = 0.1,
                  max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0,
-                 levels: list[int] | None = None) -> None:
+                 levels: list[int] | None = None, language_embedding: bool = False) -> None:
         super().__init__()
         self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
                           encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
@@ -265,6 +268,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         width = codebook_size if levels is None else sum(levels)
         self.code_embed = nn.Embedding(tokens_per_frame * width, dim)
         self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout, max_frames)
+        if language_embedding:
+            self.language_embed = nn.Embedding(vocab_size, dim)
+            nn.init.zeros_(self.language_embed.weight)
         self.code_head = nn.Linear(dim, tokens_per_frame * width)
         self.end_head = nn.Linear(dim, 1)
         self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * width,
@@ -284,6 +290,13 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             raise InvalidInputError(f"frame tokens must lie in [0, {self.config.codebook_size})")
         x = self._embed_codes(frame_tokens)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
+
+    def _language(self, text_ids: torch.Tensor) -> torch.Tensor | float:
+        """(B,L) ids -> (B,1,D), the embedding of each text's tag (its first id) that
+        ``language_embedding`` adds to every decoder input; 0 without it."""
+        if not self.config.language_embedding:
+            return 0.0
+        return self.language_embed(text_ids[:, :1])
 
     def _embed_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """(...,S) codes in range -> (...,D): the sum of their slot tables' rows (of their
@@ -322,7 +335,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         memory = self.encode_text(text_ids, text_mask)
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         start = (self.start_frame + self.frame_position[0]).expand(len(memory), 1, -1)
-        x = torch.cat([start, self.embed_frames(frame_tokens)], dim=1)
+        x = torch.cat([start, self.embed_frames(frame_tokens)], dim=1) + self._language(text_ids)
         codes, end = self._decode(x, text_kv, self._text_attn_mask(text_mask))
         return TranslatorOutput(code_logits=codes, end_logits=end, levels=self.levels)
 
@@ -388,7 +401,8 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         memory = self.encode_text(text_ids, text_mask)
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         batch = len(memory)
-        x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1)
+        language = self._language(text_ids)
+        x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1) + language
         text_attn_mask = self._text_attn_mask(text_mask)
         head_dim = self.config.dim // self.config.num_heads
         caches = [KVCache(batch, self.config.num_heads, head_dim, max_frames + 1, like=memory)
@@ -408,7 +422,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                 chosen = digits_to_codes(torch.stack(picks, dim=-1), self.levels)
             yield chosen, ~finished
             # chosen codes are in range by construction: index the tables directly.
-            x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None]
+            x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None] + language
 
 
 def translator_loss(output: TranslatorOutput, frame_tokens: torch.Tensor,
