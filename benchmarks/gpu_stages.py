@@ -44,6 +44,7 @@ CANDIDATES = 16
 
 def fsq_parts(cfg, height: int, width: int, device):
     """(FSQ task with the real loss, FSQ model) for ``cfg`` with random weights."""
+    from signgen.body.joint_model import JointModel
     from signgen.body.model import BodyModel
     from signgen.models.condition_encoder import MultiConditionEncoder
     from signgen.models.fsq_autoencoder import FSQAutoencoder
@@ -68,6 +69,7 @@ def fsq_parts(cfg, height: int, width: int, device):
     task.condition_encoder = encoder
     task.body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
                           cfg.body.num_expression).eval().requires_grad_(False)
+    task.joint_model = JointModel(task.body).requires_grad_(False)
     task.joint_indices = list(joint_error_indices())
     emb = (v.embedding_channels, height // f, width // f)
     task.embedding_mean, task.embedding_scale = torch.zeros(emb), torch.ones(emb)

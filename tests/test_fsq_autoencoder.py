@@ -318,6 +318,18 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
     assert model.tokens_per_frame == info["tokens_per_frame"] == 16
     assert model.config.temporal_kernel == 3
 
+    # The joint loss and metric use JointModel: BodyModel's joints without the mesh.
+    from signgen.body.model import SMPLXParams
+    from signgen.training.tasks.fsq import FSQTask
+
+    task = FSQTask(cfg, progress=False)
+    batch = task.collate([task.train_dataset()[i] for i in range(4)])
+    flat = {k: v.flatten(0, 1) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    poses = flat["poses"] + 0.3 * random_poses(len(flat["poses"]))
+    expected = task.body(SMPLXParams.from_full_pose(
+        poses, flat["betas"], flat["expression"], flat["transl"])).joints[:, task.joint_indices]
+    torch.testing.assert_close(task._joints(poses, flat), expected, atol=1e-5, rtol=0)
+
 
 # -- pose input ------------------------------------------------------------------------------
 def random_poses(n: int, seed: int = 1) -> torch.Tensor:

@@ -174,6 +174,7 @@ class FSQTask:
     """The FSQ autoencoder's training task for ``signgen.training.loop.run_training``."""
 
     def __init__(self, cfg: SignGenConfig, progress: bool = True) -> None:
+        from signgen.body.joint_model import JointModel
         from signgen.body.model import BodyModel
         from signgen.data.frame_cache import FrameCache
         from signgen.data.synthsign.dataset import require_dataset_format
@@ -193,6 +194,7 @@ class FSQTask:
                               f"px do not divide by the condition encoder's factor {f}")
         self.body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
                               cfg.body.num_expression).eval().requires_grad_(False)
+        self.joint_model = JointModel(self.body).requires_grad_(False)
         self.train_motion = load_motion(self.root, self.train_frames, self.body.num_betas,
                                         self.body.num_expression)
         self.dev_motion = load_motion(self.root, self.dev_frames, self.body.num_betas,
@@ -274,13 +276,13 @@ class FSQTask:
 
     def _joints(self, poses: torch.Tensor, batch: dict) -> torch.Tensor:
         """(N,165) full poses with the batch's betas/expression/transl -> (N,J,3) metres,
-        the ``joint_error_indices`` joints."""
-        from signgen.body.model import SMPLXParams
-
-        self.body.to(poses.device)
-        params = SMPLXParams.from_full_pose(poses, batch["betas"], batch["expression"],
-                                            batch["transl"])
-        return self.body(params).joints[:, self.joint_indices]
+        the ``joint_error_indices`` joints: ``BodyModel``'s joints, computed by
+        ``JointModel`` (skinning only the vertices they need, not the mesh)."""
+        self.joint_model.to(poses.device)
+        shape = torch.cat([batch["betas"], batch["expression"]], dim=-1).float()
+        joints = self.joint_model(poses.float().view(len(poses), -1, 3), shape,
+                                  batch["transl"].float())
+        return joints[:, self.joint_indices]
 
     # -- loss ------------------------------------------------------------------------------
     def _terms(self, model, batch: dict, embedding: torch.Tensor,
