@@ -281,8 +281,9 @@ def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, 
 
 
 # -- the training task -----------------------------------------------------------------------
+@pytest.mark.parametrize("precision", ["no", "bf16"])
 def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, tmp_path,
-                                                one_thread):
+                                                one_thread, precision):
     from test_video_pipeline import make_pipeline
 
     import train
@@ -300,7 +301,8 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
         f"fsq.video_model={video_dir}", "fsq.model.hidden_channels=[8,16,16]",
         "fsq.model.pose_hidden=32", "fsq.model.temporal_kernel=3", "fsq.clip_length=3",
         *(f"fsq.train.{kv}" for kv in ("max_steps=2", "batch_size=2", "warmup_steps=1",
-                                       "log_every=1", "eval_every=2", "save_every=2"))])
+                                       "log_every=1", "eval_every=2", "save_every=2")),
+        f"fsq.train.mixed_precision='{precision}'"])  # quoted: YAML reads no as False
     folder = train.main(cfg, "fsq", progress=False)
     records = [json.loads(line) for line in (tmp_path / "out" / "fsq" / "metrics.jsonl").open()]
     assert [r["step"] for r in records] == [1, 2]

@@ -344,6 +344,9 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
                  "translator.model.num_heads=2", "translator.model.encoder_layers=1",
                  "translator.model.decoder_layers=1", f"translator.model.head={head}",
                  "translator.scheduled_sampling=0.5",
+                 # the digits run also goes through bf16 autocast, with the tag embedding
+                 *(["translator.train.mixed_precision=bf16",
+                    "translator.model.language_embedding=true"] if head == "digits" else []),
                  *(f"translator.train.{kv}" for kv in
                    ("max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1",
                     "eval_every=3", "save_every=3"))]
@@ -358,6 +361,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     tokenizer = TextTokenizer.load(folder)
     assert model.config.codebook_size == 9 and model.config.tokens_per_frame == 4
     assert model.config.levels == ([3, 3] if head == "digits" else None)
+    assert model.config.language_embedding == (head == "digits")
     encoded = tokenizer.encode("Hello", info["languages"][0])
     ids = torch.tensor([encoded.ids])
     frames = model.generate(ids, torch.ones_like(ids, dtype=torch.bool), max_frames=5)

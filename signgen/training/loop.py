@@ -259,9 +259,16 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     ``TrainingDivergedError`` (naming step and batch) on a non-finite loss or gradient
     norm, before that step changes any weight or checkpoint."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     run_dir = make_folder(run_dir, "run folder")  # every rank: fails before any work
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    # One process may train several stages (train.py --stage demo) at different precisions,
+    # but accelerate keeps one AcceleratorState per process and refuses a second precision:
+    # start it afresh (the process group, in PartialState, stays).
+    if AcceleratorState._shared_state and \
+            AcceleratorState().mixed_precision != cfg.mixed_precision:
+        AcceleratorState._reset_state()
     # The schedule is stepped by hand once per optimiser step: accelerate would step it
     # once per process, assuming a dataloader it shortened by the number of processes.
     accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
