@@ -92,6 +92,22 @@ def test_joint_model_includes_pose_correctives(tmp_path):
                                atol=1e-5, rtol=0)
 
 
+def test_joint_model_runs_on_the_inputs_device(tmp_path):
+    """No tensor made on the CPU mid-forward (the FSQ loss runs it on a GPU): on the meta
+    device a CPU constant fails like a CUDA run would. With pose correctives, so that
+    their branch runs too."""
+    from signgen.paths import standin_body_model_dir
+
+    with np.load(standin_body_model_dir() / "SMPLX_NEUTRAL.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["posedirs"] = np.full(arrays["posedirs"].shape, 0.01)
+    np.savez(tmp_path / "SMPLX_NEUTRAL.npz", **arrays)
+    model = JointModel(BodyModel(tmp_path)).to("meta")
+    out = model(torch.zeros(2, 55, 3, device="meta"), torch.zeros(2, 20, device="meta"),
+                torch.zeros(2, 3, device="meta"))
+    assert out.device.type == "meta" and out.shape == (2, NUM_FIT_JOINTS, 3)
+
+
 # torch.func.jvp's first call scripts decompositions with the deprecated torch.jit.script.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:torch")
 def test_analytic_jacobian_matches_forward_mode_autodiff(body):

@@ -43,7 +43,7 @@ def axis_angle_to_matrix(rot_vecs: torch.Tensor) -> torch.Tensor:
     """(...,3) axis-angle -> (...,3,3) rotation matrices (Rodrigues, as smplx computes it)."""
     angle = torch.linalg.norm(rot_vecs + 1e-8, dim=-1, keepdim=True)
     k = _skew(rot_vecs / angle)
-    eye = torch.eye(3, dtype=rot_vecs.dtype)
+    eye = torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device)
     return eye + torch.sin(angle)[..., None] * k + (1 - torch.cos(angle))[..., None] * k @ k
 
 
@@ -81,7 +81,7 @@ def left_jacobian(rot_vecs: torch.Tensor) -> torch.Tensor:
     a = torch.where(small, 0.5 - angle**2 / 24, (1 - torch.cos(safe)) / safe**2)
     b = torch.where(small, 1 / 6 - angle**2 / 120, (safe - torch.sin(safe)) / safe**3)
     k = _skew(rot_vecs)
-    return torch.eye(3, dtype=rot_vecs.dtype) + a * k + b * k @ k
+    return torch.eye(3, dtype=rot_vecs.dtype, device=rot_vecs.device) + a * k + b * k @ k
 
 
 _LEVI_CIVITA = torch.zeros(3, 3, 3)
@@ -180,7 +180,7 @@ class JointModel(nn.Module):
         g_rot, g_pos = g_rot[:, self.unorder], g_pos[:, self.unorder]
         verts = self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, shape)
         if self.has_posedirs:
-            feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype)).reshape(b, -1)
+            feature = (rot[:, 1:] - torch.eye(3, dtype=rot.dtype, device=rot.device)).reshape(b, -1)
             verts = verts + (feature @ self.posedirs).reshape(b, -1, 3)
         # Linear blend skinning: v = sum_j w_j (G_j (v_rest - J_j) + p_j).
         g_trans = g_pos - (g_rot @ rest[..., None])[..., 0]
