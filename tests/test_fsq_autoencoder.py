@@ -280,6 +280,36 @@ def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, 
     assert not np.array_equal(tokens, unposed.indices.numpy())
 
 
+def test_an_assembled_pipelines_fsq_tokenises_with_its_own_encoder(tiny_data_root, tmp_path,
+                                                                   one_thread):
+    """``--fsq assets/pipeline/fsq``: no fsq.json there; the pipeline's condition encoder."""
+    from test_video_pipeline import make_pipeline
+
+    from signgen.data.tokens import (
+        fsq_weights_id,
+        load_tokens,
+        tokenise_split,
+        tokenise_with_export,
+    )
+
+    engine = tmp_path / "engine"
+    video = make_pipeline(size=64)
+    video.save_pretrained(engine)
+    model = tiny_model(embedding_channels=8, embedding_size=(32, 32))
+    model.save_pretrained(engine / "fsq")
+    with pytest.raises(SignGenError, match="neither an exported FSQ autoencoder"):
+        tokenise_with_export(engine / "fsq", tiny_data_root / "synthsign", "dev",
+                             tmp_path / "a", progress=False)
+    (engine / "stages.json").write_text("{}")
+    made = tokenise_with_export(engine / "fsq", tiny_data_root / "synthsign", "dev",
+                                tmp_path / "a", progress=False)
+    expected = tokenise_split(model, video.condition_encoder.eval(),
+                              tiny_data_root / "synthsign", "dev", tmp_path / "b",
+                              fsq_id="x", progress=False)
+    a = load_tokens(made, fsq_weights_id(engine / "fsq")).samples[0]["tokens"]
+    assert np.array_equal(a, load_tokens(expected, "x").samples[0]["tokens"])
+
+
 # -- the training task -----------------------------------------------------------------------
 @pytest.mark.parametrize("precision", ["no", "bf16"])
 def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, tmp_path,

@@ -181,6 +181,40 @@ def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
         assemble(video, fsq, translator, tmp_path / "engine2")
 
 
+def test_a_translator_replaces_the_one_of_an_assembled_pipeline(tmp_path, one_thread):
+    """``assemble --base``: a translator trained on the tokens of a shipped (half-precision)
+    pipeline's own FSQ weights takes that pipeline's place; one of another FSQ is refused."""
+    import json
+
+    from signgen.errors import SignGenError
+    from signgen.paths import weights_hash
+    from signgen.pipelines.assemble import assemble, main
+
+    video, fsq, translator = _export_stages(build(), tmp_path)
+    base = assemble(video, fsq, translator, tmp_path / "base", storage_dtype="float16")
+    new = tmp_path / "new"
+    torch.manual_seed(1)  # other weights, same architecture
+    old = SignGenPipeline.from_pretrained(base).translator
+    SignTranslator(**{k: v for k, v in old.config.items() if not k.startswith("_")}) \
+        .save_pretrained(new)
+    TextTokenizer.load(translator).save(new)
+    (new / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
+    with pytest.raises(SignGenError, match="learnt the tokens of FSQ checkpoint"):
+        main(["--base", str(base), "--translator", str(new), "--out", str(tmp_path / "o")])
+    (new / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(base / "fsq")}))
+    assert main(["--base", str(base), "--translator", str(new), "--out",
+                 str(tmp_path / "o")]) == 0
+    replaced = SignGenPipeline.from_pretrained(tmp_path / "o")
+    expected = SignTranslator.from_pretrained(new).to(torch.float16).float()
+    assert all(torch.equal(a, b) for a, b in zip(replaced.translator.state_dict().values(),
+                                                 expected.state_dict().values(), strict=True))
+    assert weights_hash(tmp_path / "o" / "fsq") == weights_hash(base / "fsq")
+    stages = json.loads((tmp_path / "o" / "stages.json").read_text())
+    assert stages["translator"] == str(new) and stages["base"] == str(base)
+    out = replaced(text="hello anna", language="ssl-a", avatar_only=True, progress=False)
+    assert out.smplx_pose.shape[1] == 165
+
+
 def test_assembled_pipeline_records_the_sampling_it_is_run_with(tmp_path, one_thread):
     """The eval systems run a pipeline with the settings assemble recorded, not the
     (older) ones its video model was exported with."""

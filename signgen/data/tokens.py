@@ -168,25 +168,31 @@ def fsq_weights_id(fsq_dir: str | Path) -> str:
 def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: str,
                          out: str | Path | None = None, progress: bool = True) -> Path:
     """Tokenise ``split`` of ``dataset_root`` with the exported FSQ folder ``fsq_dir`` and
-    the stage-I condition encoder its ``fsq.json`` names (checked by hash); ``out``
-    defaults to ``<dataset_root>/tokens/<fsq_id>/<split>``. Returns the token folder."""
+    the stage-I condition encoder its ``fsq.json`` names (checked by hash), or with the
+    ``fsq/`` folder of an assembled pipeline (say ``assets/pipeline/fsq``) and that
+    pipeline's own condition encoder; ``out`` defaults to
+    ``<dataset_root>/tokens/<fsq_id>/<split>``. Returns the token folder."""
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.paths import weights_hash
     from signgen.training.tasks.fsq import load_condition_encoder
 
     fsq_dir = Path(fsq_dir)
     info_path = fsq_dir / "fsq.json"
-    if not info_path.is_file():
-        raise SignGenError(f"{fsq_dir} is not an exported FSQ autoencoder (no fsq.json); "
-                           f"train one with python train.py --stage fsq")
-    info = json.loads(info_path.read_text())
-    video_dir = Path(info["video_model"])
-    encoder = load_condition_encoder(video_dir)
-    found = weights_hash(video_dir / "condition_encoder")
-    if found != info["condition_encoder_hash"]:
-        raise SignGenError(f"the condition encoder in {video_dir} (hash {found}) is not the "
-                           f"one the FSQ autoencoder was trained on "
-                           f"({info['condition_encoder_hash']})")
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        video_dir = Path(info["video_model"])
+        encoder = load_condition_encoder(video_dir)
+        found = weights_hash(video_dir / "condition_encoder")
+        if found != info["condition_encoder_hash"]:
+            raise SignGenError(f"the condition encoder in {video_dir} (hash {found}) is not "
+                               f"the one the FSQ autoencoder was trained on "
+                               f"({info['condition_encoder_hash']})")
+    elif (fsq_dir.parent / "stages.json").is_file():  # assembled: the stages belong together
+        encoder = load_condition_encoder(fsq_dir.parent)
+    else:
+        raise SignGenError(f"{fsq_dir} is neither an exported FSQ autoencoder (no fsq.json) "
+                           f"nor the fsq folder of an assembled pipeline; train one with "
+                           f"python train.py --stage fsq")
     fsq_id = fsq_weights_id(fsq_dir)
     out = Path(out) if out else default_tokens_dir(dataset_root, fsq_id, split)
     return tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, dataset_root,
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     from signgen.config import DEFAULT_CONFIG, load_config
 
     parser = ArgumentParser(description="Encode a dataset split into FSQ tokens.")
-    parser.add_argument("--fsq", required=True, help="exported FSQ folder (with fsq.json)")
+    parser.add_argument("--fsq", required=True, help="exported FSQ folder (with fsq.json), "
+                        "or an assembled pipeline's fsq folder")
     parser.add_argument("--split", required=True, help="dataset split, e.g. train")
     parser.add_argument("--out", help="output folder (default <dataset>/tokens/<fsq_id>/<split>)")
     parser.add_argument("--config", default=DEFAULT_CONFIG,

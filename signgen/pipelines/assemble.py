@@ -15,6 +15,13 @@ written under a temporary name and renamed when complete.
 ``--storage-dtype float16`` stores the weights at half size (the shipped demo does, to
 stay small); ``SignGenPipeline.from_pretrained`` computes in float32 whatever the stored
 dtype, so only the weights' rounding to float16 differs from the float32 stages.
+
+A translator trained on the tokens of an assembled pipeline's own FSQ autoencoder (say,
+tokens made with the shipped ``assets/pipeline/fsq``) replaces that pipeline's translator
+without the other stages' export folders:
+
+    python -m signgen.pipelines.assemble --base assets/pipeline \
+        --translator outputs/trial/translator/model --out outputs/pipeline-trial
 """
 
 from __future__ import annotations
@@ -50,6 +57,44 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
 
 
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def replace_translator(base: Path, translator: Path, out: Path) -> Path:
+    """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
+    text tokenizer) of ``translator``, stored in ``base``'s storage dtype. Raises
+    SignGenError unless that translator learnt the tokens of ``base``'s FSQ weights."""
+    import torch
+
+    from signgen.data.text_tokenizer import TextTokenizer
+    from signgen.loading import load_pretrained
+    from signgen.models.translator import SignTranslator
+    from signgen.pipelines.sign_gen import SignGenPipeline
+
+    base, translator, out = map(Path, (base, translator, out))
+    if not (base / "stages.json").is_file() or not (base / "fsq").is_dir():
+        raise SignGenError(f"{base} is not an assembled signgen pipeline (no stages.json)")
+    if not (translator / "translator.json").is_file():
+        raise SignGenError(f"{translator} is not an exported translator (no translator.json); "
+                           f"train it with python train.py --stage translator")
+    fsq_id = weights_hash(base / "fsq")
+    learnt = json.loads((translator / "translator.json").read_text())["fsq_id"]
+    if learnt != fsq_id:
+        raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
+                           f"checkpoint {learnt}, not of {base / 'fsq'} ({fsq_id})")
+    stages = json.loads((base / "stages.json").read_text())
+    dtype = getattr(torch, stages.get("storage_dtype", "float32"))
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("translator", "text_tokenizer"))
+    load_pretrained(SignTranslator, translator).to(dtype).save_pretrained(tmp / "translator")
+    TextTokenizer.load(translator).save(tmp / "text_tokenizer")
+    stages["translator"] = str(translator)
+    stages["base"] = str(base)
+    (tmp / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
+    SignGenPipeline.from_pretrained(tmp)  # loads: its parts belong together
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
 
 
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
@@ -116,9 +161,13 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from signgen.cli import ArgumentParser
+
     parser = ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--video", required=True, help="exported stage-I pipeline folder")
-    parser.add_argument("--fsq", required=True, help="exported FSQ autoencoder folder")
+    parser.add_argument("--video", help="exported stage-I pipeline folder")
+    parser.add_argument("--fsq", help="exported FSQ autoencoder folder")
+    parser.add_argument("--base", help="an assembled pipeline whose translator --translator "
+                        "replaces (instead of --video and --fsq)")
     parser.add_argument("--translator", required=True, help="exported translator folder")
     parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
     parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
@@ -126,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="dtype the weights are stored in (computation is float32)")
     parser.add_argument("--out", required=True, help="the pipeline folder to write")
     args = parser.parse_args(argv)
+    if args.base:
+        if args.video or args.fsq or args.signers:
+            parser.error("--base keeps the base pipeline's video model, FSQ and signers")
+        out = replace_translator(Path(args.base), Path(args.translator), Path(args.out))
+        print(f"pipeline -> {out}")
+        return 0
+    if not (args.video and args.fsq):
+        parser.error("--video and --fsq are required (or --base)")
     out = assemble(Path(args.video), Path(args.fsq), Path(args.translator), Path(args.out),
                    Path(args.signers) if args.signers else None, args.signer_ids,
                    args.storage_dtype)
@@ -134,6 +191,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from signgen.cli import ArgumentParser, run_cli
+    from signgen.cli import run_cli
 
     sys.exit(run_cli(main))
