@@ -81,6 +81,17 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def pick_device(parser, smoke: bool) -> torch.device:
+    """The GPU (TF32 matmuls allowed), or the CPU for ``--smoke``; a parser error when a
+    full run finds no GPU."""
+    device = torch.device("cuda" if torch.cuda.is_available() and not smoke else "cpu")
+    if device.type == "cpu" and not smoke:
+        parser.error("no GPU here; use --smoke to check the script on the CPU")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
 class Meter:
     """Wall time (synchronised) and peak accelerator memory of a block."""
 
@@ -289,11 +300,7 @@ def main(argv=None) -> dict:
                         help="inference only: the baseline setting against speed levers "
                              "(overlap 0, 6 steps, channels_last, torch.compile)")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
-    if device.type == "cpu" and not args.smoke:
-        parser.error("no GPU here; use --smoke to check the script on the CPU")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    device = pick_device(parser, args.smoke)
     size = (32, 32) if args.smoke else (272, 224)
     frames = 12 if args.smoke else 48
     dtype = torch.float32 if args.smoke else torch.float16

@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gpu_full import Meter  # noqa: E402  (benchmarks/ is the script's folder)
+from gpu_full import Meter, pick_device  # noqa: E402  (benchmarks/ is the script's folder)
 
 FULL_CONFIGS = ("configs/full/phoenix14t.yaml", "configs/full/how2sign.yaml")
 TEXT_VOCAB = 8000  # a BPE vocabulary of the size a corpus' tokenizer gets
@@ -322,11 +322,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--config", action="append",
                         help=f"config(s) to measure (default: {', '.join(FULL_CONFIGS)})")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
-    if device.type == "cpu" and not args.smoke:
-        parser.error("no GPU here; use --smoke to check the script on the CPU")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    device = pick_device(parser, args.smoke)
     meter = Meter(device)
     import diffusers
 

@@ -156,15 +156,21 @@ def test_loss_falls_and_the_model_learns_lengths(head):
     assert torch.equal(decoded[0], frames[0]) and torch.equal(decoded[1], frames[1, :3])
 
 
+def greedy_by_recomputing(model, text, mask, frames: int) -> torch.Tensor:
+    """(B,frames,S) greedy codes, each frame from a teacher-forced pass over the prefix."""
+    prefix = torch.zeros(len(text), 0, S, dtype=torch.long)
+    with torch.no_grad():
+        for _ in range(frames):
+            logits = model(text, mask, prefix).code_logits[:, -1]
+            prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    return prefix
+
+
 def test_cached_greedy_decoding_equals_recomputing_the_prefix():
     model = small()
     text, mask, _, _ = batch()
     cached = model.generate(text, mask, min_frames=6, max_frames=6)
-    prefix = torch.zeros(2, 0, S, dtype=torch.long)
-    with torch.no_grad():
-        for _ in range(6):
-            logits = model(text, mask, prefix).code_logits[:, -1]
-            prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    prefix = greedy_by_recomputing(model, text, mask, 6)
     assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
 
 
@@ -447,11 +453,7 @@ def test_language_embedding_reaches_every_frame_and_decodes_like_teacher_forcing
         model.language_embed.weight[rows] = 0
         assert torch.equal(model(text, mask, frames).code_logits, told)
     cached = model.generate(text, mask, min_frames=6, max_frames=6)
-    prefix = torch.zeros(2, 0, S, dtype=torch.long)
-    with torch.no_grad():
-        for _ in range(6):
-            logits = model(text, mask, prefix).code_logits[:, -1]
-            prefix = torch.cat([prefix, logits.argmax(-1)[:, None]], dim=1)
+    prefix = greedy_by_recomputing(model, text, mask, 6)
     assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
     model.save_pretrained(tmp_path / "m")
     loaded = SignTranslator.from_pretrained(tmp_path / "m").eval()
