@@ -16,7 +16,12 @@ two languages sign a gloss differently. Per requested language L:
 - ``confused``: share of sentences better explained by the other language (its reading
   has a lower sentence WER than L's own), ``other_order_closer``: share whose L reading
   is closer to the other language's gloss order than to L's; both over the sentences
-  whose two gloss sequences differ, and lower is better (ground truth: the control).
+  whose two gloss sequences differ, and lower is better (ground truth: the control);
+- ``right_signs``: share of those sentences whose L reading has exactly the reference's
+  glosses in some order (every sign right, none missing or extra), and among them
+  ``wrong_order_given_right_signs`` (not in L's order) and
+  ``other_order_given_right_signs`` (exactly the other language's order): word order
+  told apart from sign errors, which the two rates above mix.
 
 Two control rows: the ground-truth clips of the split (each exists only in its own
 language), and dictionary lookup + concatenation (``lookup_concat``) of the requested
@@ -95,6 +100,13 @@ def summarise(rows: list[dict]) -> dict:
         out["other_order_closer"] = float(np.mean([
             sentence_wer(refs_other[i], read_own[i]) < sentence_wer(refs_own[i], read_own[i])
             for i in differ]))
+        right = [i for i in differ if sorted(read_own[i]) == sorted(refs_own[i])]
+        out["right_signs"] = len(right) / len(differ)
+        if right:
+            out["wrong_order_given_right_signs"] = float(np.mean(
+                [read_own[i] != refs_own[i] for i in right]))
+            out["other_order_given_right_signs"] = float(np.mean(
+                [read_own[i] == refs_other[i] for i in right]))
     return out
 
 
@@ -170,7 +182,8 @@ def main(argv=None) -> dict:
     stem = out / f"language_order__{args.split}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     keys = ["sentences", "own_wer", "own_read_other_order_wer", "other_wer",
-            "sentences_whose_orders_differ", "confused", "other_order_closer"]
+            "sentences_whose_orders_differ", "confused", "other_order_closer", "right_signs",
+            "wrong_order_given_right_signs", "other_order_given_right_signs"]
     lines = [f"Language confusion on {args.split} ({len(samples)} sentences), "
              f"`{result['command']}`", "", "| clips | " + " | ".join(keys) + " |",
              "|---|" + "---|" * len(keys)]

@@ -22,6 +22,13 @@ def test_the_right_language_is_never_confused_and_the_other_order_is_flagged():
     wrong = language_order.summarise([row("ssl-b", A, A)] * 2 + [row("ssl-b", ["GO"], B)] * 2)
     assert wrong["confused"] == wrong["other_order_closer"] == 0.5
     assert wrong["own_read_other_order_wer"] == pytest.approx((0 + 0 + 2 + 2) / 16)  # B->A: 2 edits
+    # All signs right: half in ssl-a's order (asked for ssl-b), half right.
+    assert wrong["right_signs"] == 1.0
+    assert wrong["wrong_order_given_right_signs"] == wrong["other_order_given_right_signs"] \
+        == 0.5
+    # A sign missing: not among the right-sign sentences.
+    missing = language_order.summarise([row("ssl-b", A, B[:3]), row("ssl-b", A, B)])
+    assert missing["right_signs"] == 0.5 and missing["wrong_order_given_right_signs"] == 0
     # A sentence both languages order alike cannot tell them apart: not counted.
     same = language_order.summarise([row("ssl-a", A, A, refs={"ssl-a": A, "ssl-b": A})])
     assert same["sentences_whose_orders_differ"] == 0 and "confused" not in same
