@@ -47,8 +47,7 @@ def fsq_parts(cfg, height: int, width: int, device):
     from signgen.body.joint_model import JointModel
     from signgen.body.model import BodyModel
     from signgen.models.condition_encoder import MultiConditionEncoder
-    from signgen.models.fsq_autoencoder import FSQAutoencoder
-    from signgen.training.tasks.fsq import FSQTask, joint_error_indices
+    from signgen.training.tasks.fsq import FSQTask, build_fsq_model, joint_error_indices
 
     v = cfg.video.condition_encoder
     encoder = MultiConditionEncoder(conditions=["pose_map", "hand_render"],
@@ -57,12 +56,7 @@ def fsq_parts(cfg, height: int, width: int, device):
                                     out_channels=32)
     encoder.to(device).eval().requires_grad_(False)
     f = encoder.downsample_factor
-    m = cfg.fsq.model
-    model = FSQAutoencoder(embedding_channels=v.embedding_channels,
-                           embedding_size=(height // f, width // f),
-                           hidden_channels=list(m.hidden_channels), levels=list(m.levels),
-                           temporal_kernel=m.temporal_kernel, pose_hidden=m.pose_hidden,
-                           pose_input=m.pose_input)
+    model = build_fsq_model(cfg.fsq.model, encoder, height, width)
     # FSQTask.__init__ reads a prepared corpus from disk; its loss needs only these parts.
     task = FSQTask.__new__(FSQTask)
     task.cfg, task.fsq = cfg, cfg.fsq
@@ -95,16 +89,10 @@ def fsq_batch(task, batch_size: int, frames: int, height: int, width: int,
 
 
 def translator_parts(cfg, tokens_per_frame: int, codebook_size: int, levels):
-    from signgen.models.translator import SignTranslator
-    from signgen.training.tasks.translator import TranslatorTask
+    from signgen.training.tasks.translator import TranslatorTask, build_translator
 
-    settings = {k: getattr(cfg.translator.model, k) for k in (
-        "dim", "num_heads", "encoder_layers", "decoder_layers", "ffn_mult", "dropout",
-        "max_text_length", "max_frames")}
-    digits = cfg.translator.model.head == "digits"
-    model = SignTranslator(vocab_size=TEXT_VOCAB, codebook_size=codebook_size,
-                           tokens_per_frame=tokens_per_frame, pad_id=0,
-                           levels=list(levels) if digits else None, **settings)
+    model = build_translator(cfg.translator.model, TEXT_VOCAB, codebook_size,
+                             tokens_per_frame, 0, levels)
     # TranslatorTask.__init__ reads token files from disk; its loss needs only these.
     task = TranslatorTask.__new__(TranslatorTask)
     task.cfg, task.settings = cfg, cfg.translator

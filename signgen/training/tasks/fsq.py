@@ -170,6 +170,19 @@ def collate(items: list[dict]) -> dict:
     return batch
 
 
+def build_fsq_model(settings, condition_encoder, height: int, width: int):
+    """A fresh ``FSQAutoencoder`` of ``fsq.model`` settings for the embedding maps that
+    ``condition_encoder`` makes of height x width frames."""
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+
+    f = condition_encoder.downsample_factor
+    return FSQAutoencoder(
+        embedding_channels=condition_encoder.config.embedding_channels,
+        embedding_size=(height // f, width // f), hidden_channels=list(settings.hidden_channels),
+        levels=list(settings.levels), temporal_kernel=settings.temporal_kernel,
+        pose_hidden=settings.pose_hidden, pose_input=settings.pose_input)
+
+
 class FSQTask:
     """The FSQ autoencoder's training task for ``signgen.training.loop.run_training``."""
 
@@ -215,15 +228,8 @@ class FSQTask:
 
     # -- model -----------------------------------------------------------------------------
     def build_model(self):
-        from signgen.models.fsq_autoencoder import FSQAutoencoder
-
-        m, f = self.fsq.model, self.condition_encoder.downsample_factor
-        model = FSQAutoencoder(
-            embedding_channels=self.condition_encoder.config.embedding_channels,
-            embedding_size=(self.train_frames.height // f, self.train_frames.width // f),
-            hidden_channels=list(m.hidden_channels), levels=list(m.levels),
-            temporal_kernel=m.temporal_kernel, pose_hidden=m.pose_hidden,
-            pose_input=m.pose_input)
+        model = build_fsq_model(self.fsq.model, self.condition_encoder,
+                                self.train_frames.height, self.train_frames.width)
         model.set_embedding_statistics(self.embedding_mean, self.embedding_scale)
         return model
 
@@ -280,7 +286,7 @@ class FSQTask:
         ``JointModel`` (skinning only the vertices they need, not the mesh)."""
         self.joint_model.to(poses.device)
         shape = torch.cat([batch["betas"], batch["expression"]], dim=-1).float()
-        joints = self.joint_model(poses.float().view(len(poses), -1, 3), shape,
+        joints = self.joint_model(poses.float().reshape(len(poses), -1, 3), shape,
                                   batch["transl"].float())
         return joints[:, self.joint_indices]
 

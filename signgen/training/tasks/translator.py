@@ -50,6 +50,19 @@ def build_task(cfg: SignGenConfig) -> TranslatorTask:
     return TranslatorTask(cfg)
 
 
+def build_translator(settings, vocab_size: int, codebook_size: int, tokens_per_frame: int,
+                     pad_id: int, levels):
+    """A fresh ``SignTranslator`` of ``translator.model`` settings; ``levels`` (the FSQ
+    autoencoder's) are used by the digits head only."""
+    from signgen.models.translator import SignTranslator
+
+    kwargs = dataclasses.asdict(settings)
+    head = kwargs.pop("head")
+    return SignTranslator(vocab_size=vocab_size, codebook_size=codebook_size,
+                          tokens_per_frame=tokens_per_frame, pad_id=pad_id,
+                          levels=list(levels) if head == "digits" else None, **kwargs)
+
+
 def train_text_tokenizer(samples: list[dict]):
     """The text tokenizer of a translator trained on ``samples`` (text, glosses, language):
     fingerspelled names (``fs-`` glosses) stay out of the vocabulary, so they are spelled."""
@@ -132,17 +145,10 @@ class TranslatorTask:
 
     # -- model -----------------------------------------------------------------------------
     def build_model(self):
-        from signgen.models.translator import SignTranslator
-
-        settings = dataclasses.asdict(self.settings.model)
-        head = settings.pop("head")
-        levels = None
-        if head == "digits":  # the FSQ autoencoder's levels
-            levels = json.loads((self.fsq_dir / "config.json").read_text())["levels"]
-        return SignTranslator(vocab_size=self.tokenizer.vocab_size,
-                              codebook_size=self.codebook_size,
-                              tokens_per_frame=self.tokens_per_frame,
-                              pad_id=self.tokenizer.pad_id, levels=levels, **settings)
+        levels = json.loads((self.fsq_dir / "config.json").read_text())["levels"]
+        return build_translator(self.settings.model, self.tokenizer.vocab_size,
+                                self.codebook_size, self.tokens_per_frame,
+                                self.tokenizer.pad_id, levels)
 
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> list[dict]:
