@@ -311,7 +311,7 @@ def test_an_assembled_pipelines_fsq_tokenises_with_its_own_encoder(tiny_data_roo
 
 
 # -- the training task -----------------------------------------------------------------------
-@pytest.mark.parametrize("precision", ["no", "bf16"])
+@pytest.mark.parametrize("precision", ["no", "bf16", "auto"])
 def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, tmp_path,
                                                 one_thread, precision):
     from test_video_pipeline import make_pipeline
@@ -349,6 +349,9 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
     assert model.config.embedding_channels == 8 and list(model.config.embedding_size) == [32, 32]
     assert model.tokens_per_frame == info["tokens_per_frame"] == 16
     assert model.config.temporal_kernel == 3
+    from signgen.precision import training_precision
+    training = json.loads((folder / "training.json").read_text())
+    assert training["mixed_precision"] == training_precision(precision, "cpu")
 
     # The joint loss and metric use JointModel: BodyModel's joints without the mesh.
     from signgen.body.model import SMPLXParams

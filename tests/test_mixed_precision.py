@@ -75,3 +75,56 @@ def test_fsq_autoencoder_and_translator_train_under_bf16_autocast():
     loss, _ = translator_loss(out, frames, torch.tensor([4, 3]))
     loss.backward()
     assert translator.code_head.weight.grad is not None
+
+
+def test_fsq_pose_head_computes_in_float32_under_autocast():
+    """Under bf16 autocast the convolutions run in bf16 but the pose encoder and head
+    do not: their rotations equal the float32 computation on the same decoder
+    features, and the decoded embedding comes back float32 and row-major."""
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+
+    torch.manual_seed(0)
+    fsq = FSQAutoencoder(embedding_channels=4, embedding_size=(8, 8), hidden_channels=(8, 16),
+                         pose_hidden=32, pose_input=True).eval()
+    pose = 0.3 * torch.randn(3, 165)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        encoded = fsq.encode(torch.randn(3, 4, 8, 8), smplx_pose=pose)
+        half = fsq.decode(encoded.codes)
+        features = fsq.from_code(encoded.codes)
+    assert half.rotations.dtype == half.smplx_pose.dtype == half.keypoints.dtype == torch.float32
+    assert half.embedding.dtype == torch.float32 and half.embedding.is_contiguous()
+    with torch.no_grad():
+        d6 = fsq.to_rotations(fsq.pose_trunk(features.float()))
+    from signgen.models.fsq_autoencoder import rotation_6d_to_matrix
+    assert torch.equal(half.rotations, rotation_6d_to_matrix(d6.view(3, -1, 6)))
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_training_precision_is_bf16_only_where_native(native, monkeypatch):
+    from signgen.precision import native_bf16, training_precision
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+    assert native_bf16("cpu") is native
+    assert training_precision("auto", "cpu") == ("bf16" if native else "no")
+    for fixed in ("no", "bf16", "fp16"):
+        assert training_precision(fixed, "cpu") == fixed
+
+
+def test_body_model_joints_stay_float32_under_autocast():
+    """The FSQ task's joints (metres) are computed in float32 inside a bf16 autocast,
+    to the same values as outside it."""
+    from signgen.body.joint_model import JointModel
+    from signgen.body.model import BodyModel
+    from signgen.precision import float32
+
+    joint_model = JointModel(BodyModel()).requires_grad_(False)
+    torch.manual_seed(0)
+    pose, shape, transl = 0.2 * torch.randn(2, 55, 3), torch.zeros(2, 20), torch.zeros(2, 3)
+    reference = joint_model(pose, shape, transl)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with float32("cpu"):
+            inside = joint_model(pose, shape, transl)
+        rounded = joint_model(pose, shape, transl)
+    assert inside.dtype == torch.float32 and torch.equal(inside, reference)
+    assert not torch.equal(rounded.float(), reference)  # what float32() prevents

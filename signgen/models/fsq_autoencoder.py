@@ -70,6 +70,7 @@ from torch import nn
 from vector_quantize_pytorch import FSQ
 
 from signgen.errors import InvalidInputError
+from signgen.precision import float32
 
 #: The posed parts in SMPL-X full-pose order (``SMPLXParams.FULL_POSE_ORDER`` without the
 #: eyes), with their number of joints.
@@ -402,9 +403,10 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
             raise InvalidInputError(f"smplx_pose must be float ({n},{FULL_POSE_DIM}) axis-angle "
                                     f"(one row per embedding frame), got {shape}")
         joints = smplx_pose.to(self.device, self.dtype).view(n, -1, 3)[:, list(POSE_JOINT_INDICES)]
-        d6 = matrix_to_rotation_6d(axis_angle_to_matrix(joints)).flatten(1)  # (N,318)
         gh, gw = self.token_grid
-        return self.pose_encoder(d6).view(n, -1, gh, gw)
+        with float32(self.device):  # cheap, and rotations want the precision
+            d6 = matrix_to_rotation_6d(axis_angle_to_matrix(joints)).flatten(1)  # (N,318)
+            return self.pose_encoder(d6).view(n, -1, gh, gw)
 
     # -- encoder ---------------------------------------------------------------------------
     def encode(self, embedding: torch.Tensor, num_frames: int | None = None,
@@ -419,7 +421,9 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         frames = self._clip_length(embedding.shape[0], num_frames)
         pose_features = self._pose_features(smplx_pose, embedding.shape[0])
         x = (embedding.to(self.dtype) - self.embedding_mean) / self.embedding_scale
-        x = self.encoder_in(x)
+        # channels_last, the layout oneDNN (CPU) and tensor cores prefer; the values
+        # differ from row-major convolutions only by rounding.
+        x = self.encoder_in(x.contiguous(memory_format=torch.channels_last))
         for stage in self.down:
             x = stage(x)
         if pose_features is not None:
@@ -467,13 +471,17 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         if self.config.temporal_kernel > 1:
             features = self.decoder_temporal(features, frames)
         decoded = self._decode_embedding(features) if embedding else None
-        hidden = self.pose_trunk(features)
         n = codes.shape[0]
-        rotations = rotation_6d_to_matrix(self.to_rotations(hidden).view(n, NUM_POSE_JOINTS, 6))
-        axis_angle = matrix_to_axis_angle(rotations)  # (N,53,3)
-        eyes = axis_angle.new_zeros(n, 2, 3)
-        full = torch.cat([axis_angle[:, :23], eyes, axis_angle[:, 23:]], dim=1)  # (N,55,3)
-        keypoints = self.to_keypoints(hidden).view(n, NUM_KEYPOINTS, 2)
+        # The pose head in float32 under any autocast: it is small, and bfloat16 rounding
+        # of the rotations alone would move the fingertips by millimetres.
+        with float32(self.device):
+            hidden = self.pose_trunk(features.float())
+            rotations = rotation_6d_to_matrix(
+                self.to_rotations(hidden).view(n, NUM_POSE_JOINTS, 6))
+            axis_angle = matrix_to_axis_angle(rotations)  # (N,53,3)
+            eyes = axis_angle.new_zeros(n, 2, 3)
+            full = torch.cat([axis_angle[:, :23], eyes, axis_angle[:, 23:]], dim=1)  # (N,55,3)
+            keypoints = self.to_keypoints(hidden).view(n, NUM_KEYPOINTS, 2)
         return FSQDecoderOutput(embedding=decoded, smplx_pose=full.reshape(n, FULL_POSE_DIM),
                                 keypoints=keypoints, rotations=rotations)
 
@@ -483,7 +491,8 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         for up, size in zip(self.up, self._sizes[-2::-1], strict=True):
             x = F.interpolate(x, size=size, mode="nearest")
             x = up["block"](F.silu(up["conv"](x)))
-        return self.decoder_out(F.silu(x)) * self.embedding_scale + self.embedding_mean
+        x = self.decoder_out(F.silu(x)).float() * self.embedding_scale + self.embedding_mean
+        return x.contiguous()  # row-major again (the convolutions ran channels_last)
 
     def forward(self, embedding: torch.Tensor, num_frames: int | None = None,
                 smplx_pose: torch.Tensor | None = None) -> FSQAutoencoderOutput:

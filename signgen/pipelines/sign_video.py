@@ -36,6 +36,7 @@ import signgen.models.condition_encoder  # noqa: F401
 import signgen.models.reference_encoder  # noqa: F401
 from signgen.errors import InvalidInputError
 from signgen.models.denoiser import add_to_conv_in
+from signgen.precision import native_bf16
 
 SCHEDULERS = ("ddim", "dpmsolver++", "euler")
 
@@ -64,13 +65,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     Without native support bf16 autocast still works, but slower than fp32."""
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu":
-        probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # torch.cpu
-        native = any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-        return "bf16" if native else "fp32"
-    return "fp32"
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:

@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 from signgen.config.schema import TrainConfig
 from signgen.errors import ConfigError, SignGenError
 from signgen.paths import make_folder
+from signgen.precision import training_precision
 from signgen.training.checkpoints import (
     latest_checkpoint,
     publish_folder,
@@ -263,15 +264,16 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
 
     run_dir = make_folder(run_dir, "run folder")  # every rank: fails before any work
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    precision = training_precision(cfg.mixed_precision, "cpu" if cpu else "cuda")
     # One process may train several stages (train.py --stage demo) at different precisions,
     # but accelerate keeps one AcceleratorState per process and refuses a second precision:
     # start it afresh (the process group, in PartialState, stays).
     if AcceleratorState._shared_state and \
-            AcceleratorState().mixed_precision != cfg.mixed_precision:
+            AcceleratorState().mixed_precision != precision:
         AcceleratorState._reset_state()
     # The schedule is stepped by hand once per optimiser step: accelerate would step it
     # once per process, assuming a dataloader it shortened by the number of processes.
-    accelerator = Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision,
+    accelerator = Accelerator(cpu=cpu, mixed_precision=precision,
                               gradient_accumulation_steps=cfg.grad_accumulation,
                               step_scheduler_with_optimizer=False)
     with lock_run_folder(run_dir, accelerator.is_main_process):
@@ -330,13 +332,17 @@ def _train(task: TrainingTask, cfg: TrainConfig, run_dir: Path, seed: int, accel
             if hasattr(task, "set_step"):  # tasks whose loss follows a schedule
                 task.set_step(step, cfg.max_steps)
             with accelerator.accumulate(model):
-                loss, extra = task.loss(model, batch)
+                # The whole loss under the autocast (accelerate's own wraps only the
+                # model's forward): frozen feature extractors run at the training
+                # precision too; tasks keep what needs float32 (body-model joints) out.
+                with accelerator.autocast():
+                    loss, extra = task.loss(model, batch)
                 mean_loss = _finite_mean(accelerator, loss, step + 1, batch, where)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.grad_clip > 0:
                     norm = accelerator.clip_grad_norm_(params, cfg.grad_clip)
                     # fp16 overflows are normal: the grad scaler skips those steps.
-                    if (cfg.mixed_precision != "fp16" and norm is not None
+                    if (accelerator.mixed_precision != "fp16" and norm is not None
                             and not torch.isfinite(norm)):
                         raise TrainingDivergedError(
                             f"training diverged at step {step + 1}: gradient norm "
@@ -377,6 +383,7 @@ def _train(task: TrainingTask, cfg: TrainConfig, run_dir: Path, seed: int, accel
                 task.export(unwrapped, folder)
             info = {"steps": step, "seed": seed, "eval": evals,
                     "processes": accelerator.num_processes, "ema_decay": decay,
+                    "mixed_precision": accelerator.mixed_precision,
                     "train_seconds_this_run": round(time.perf_counter() - start, 1),
                     **(metadata or {})}
             (folder / "training.json").write_text(json.dumps(info, indent=2) + "\n")

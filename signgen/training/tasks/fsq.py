@@ -54,6 +54,7 @@ from signgen.data.synthsign.dataset import read_npz
 from signgen.errors import ConfigError, SignGenError
 from signgen.loading import load_pretrained
 from signgen.paths import weights_hash
+from signgen.precision import float32
 
 DEV_SAMPLES = 8  # evaluation: whole dev samples, evenly spread over the split
 STATISTICS_FRAMES = 256  # train frames that give the embedding statistics
@@ -243,11 +244,13 @@ class FSQTask:
     # -- helpers ---------------------------------------------------------------------------
     @torch.no_grad()
     def _embed(self, pose_map: torch.Tensor, hand_render: torch.Tensor) -> torch.Tensor:
-        """(N,3,H,W) conditions -> (N,E,h,w) stage-I embeddings, every condition present."""
+        """(N,3,H,W) conditions -> (N,E,h,w) float32 stage-I embeddings, every condition
+        present (computed at the autocast precision, if any: the training loss)."""
         self.condition_encoder.to(pose_map.device)
         return torch.cat([self.condition_encoder.embed({"pose_map": p, "hand_render": h})
                           for p, h in zip(pose_map.split(CONDITION_BATCH),
-                                          hand_render.split(CONDITION_BATCH), strict=True)])
+                                          hand_render.split(CONDITION_BATCH), strict=True)
+                          ]).float()
 
     def _embedding_statistics(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Mean (E,h,w), floored standard deviation (E,h,w) over evenly spaced train
@@ -283,11 +286,13 @@ class FSQTask:
     def _joints(self, poses: torch.Tensor, batch: dict) -> torch.Tensor:
         """(N,165) full poses with the batch's betas/expression/transl -> (N,J,3) metres,
         the ``joint_error_indices`` joints: ``BodyModel``'s joints, computed by
-        ``JointModel`` (skinning only the vertices they need, not the mesh)."""
+        ``JointModel`` (skinning only the vertices they need, not the mesh), in float32
+        under any autocast."""
         self.joint_model.to(poses.device)
         shape = torch.cat([batch["betas"], batch["expression"]], dim=-1).float()
-        joints = self.joint_model(poses.float().reshape(len(poses), -1, 3), shape,
-                                  batch["transl"].float())
+        with float32(poses.device):
+            joints = self.joint_model(poses.float().reshape(len(poses), -1, 3), shape,
+                                      batch["transl"].float())
         return joints[:, self.joint_indices]
 
     # -- loss ------------------------------------------------------------------------------

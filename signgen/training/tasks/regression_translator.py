@@ -163,12 +163,14 @@ class RegressionTranslatorTask:
 
     def joints(self, poses: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """(N,165) poses, (N,num_betas) betas -> (N,J,3) metres (``joint_error_indices``),
-        zero expression and translation (as SynthSign's)."""
+        zero expression and translation (as SynthSign's); float32 under any autocast."""
         from signgen.body.model import SMPLXParams
+        from signgen.precision import float32
 
         body, indices = self.body(poses.device)
-        params = SMPLXParams.from_full_pose(poses, betas[:, :body.num_betas])
-        return body(params).joints[:, indices]
+        with float32(poses.device):
+            params = SMPLXParams.from_full_pose(poses.float(), betas[:, :body.num_betas].float())
+            return body(params).joints[:, indices]
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         from signgen.models.regression_translator import poses_from_6d, regression_loss
