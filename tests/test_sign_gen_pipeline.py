@@ -181,6 +181,14 @@ def test_assemble_checks_that_the_stages_belong_together(tmp_path, one_thread):
         assemble(video, fsq, translator, tmp_path / "engine2")
 
 
+def _stored_as_half(module, folder) -> bool:
+    """True when ``module``'s weights are those saved in ``folder``, rounded to float16
+    (how an assembled demo stores them)."""
+    expected = type(module).from_pretrained(folder).to(torch.float16).float()
+    return all(torch.equal(a, b) for a, b in zip(module.state_dict().values(),
+                                                 expected.state_dict().values(), strict=True))
+
+
 def test_a_translator_replaces_the_one_of_an_assembled_pipeline(tmp_path, one_thread):
     """``assemble --base``: a translator trained on the tokens of a shipped (half-precision)
     pipeline's own FSQ weights takes that pipeline's place; one of another FSQ is refused."""
@@ -205,12 +213,54 @@ def test_a_translator_replaces_the_one_of_an_assembled_pipeline(tmp_path, one_th
     assert main(["--base", str(base), "--translator", str(new), "--out",
                  str(tmp_path / "o")]) == 0
     replaced = SignGenPipeline.from_pretrained(tmp_path / "o")
-    expected = SignTranslator.from_pretrained(new).to(torch.float16).float()
-    assert all(torch.equal(a, b) for a, b in zip(replaced.translator.state_dict().values(),
-                                                 expected.state_dict().values(), strict=True))
+    assert _stored_as_half(replaced.translator, new)
     assert weights_hash(tmp_path / "o" / "fsq") == weights_hash(base / "fsq")
     stages = json.loads((tmp_path / "o" / "stages.json").read_text())
     assert stages["translator"] == str(new) and stages["base"] == str(base)
+    out = replaced(text="hello anna", language="ssl-a", avatar_only=True, progress=False)
+    assert out.smplx_pose.shape[1] == 165
+
+
+def test_an_fsq_and_its_translator_replace_those_of_an_assembled_pipeline(tmp_path,
+                                                                         one_thread):
+    """``assemble --base --fsq --translator``: stages II and III retrained on a shipped
+    pipeline's condition encoder replace its own; an FSQ of another encoder, or a
+    translator of another FSQ, is refused."""
+    import json
+
+    from signgen.errors import SignGenError
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
+    from signgen.paths import weights_hash
+    from signgen.pipelines.assemble import assemble, main
+
+    video, fsq, translator = _export_stages(build(), tmp_path)
+    base = assemble(video, fsq, translator, tmp_path / "base", storage_dtype="float16")
+    old = SignGenPipeline.from_pretrained(base)
+    torch.manual_seed(2)  # other weights, same architectures
+    new_fsq, new_translator = tmp_path / "fsq2", tmp_path / "tr2"
+    FSQAutoencoder(**{k: v for k, v in old.fsq.config.items() if not k.startswith("_")}) \
+        .save_pretrained(new_fsq)
+    SignTranslator(**{k: v for k, v in old.translator.config.items()
+                      if not k.startswith("_")}).save_pretrained(new_translator)
+    TextTokenizer.load(translator).save(new_translator)
+    (new_fsq / "fsq.json").write_text(json.dumps({"condition_encoder_hash": "feedfacecafe"}))
+    (new_translator / "translator.json").write_text(
+        json.dumps({"fsq_id": weights_hash(new_fsq)}))
+    args = ["--base", str(base), "--fsq", str(new_fsq), "--translator", str(new_translator),
+            "--out", str(tmp_path / "o")]
+    with pytest.raises(SignGenError, match="trained on condition encoder feedfacecafe"):
+        main(args)
+    (new_fsq / "fsq.json").write_text(json.dumps(
+        {"condition_encoder_hash": weights_hash(base / "condition_encoder")}))
+    with pytest.raises(SignGenError, match="learnt the tokens of FSQ checkpoint"):
+        main([*args[:2], "--fsq", str(new_fsq), "--translator", str(translator),
+              "--out", str(tmp_path / "o")])
+    assert main(args) == 0
+    replaced = SignGenPipeline.from_pretrained(tmp_path / "o")
+    assert _stored_as_half(replaced.fsq, new_fsq)
+    assert weights_hash(tmp_path / "o" / "unet") == weights_hash(base / "unet")
+    stages = json.loads((tmp_path / "o" / "stages.json").read_text())
+    assert stages["fsq"] == str(new_fsq) and stages["translator"] == str(new_translator)
     out = replaced(text="hello anna", language="ssl-a", avatar_only=True, progress=False)
     assert out.smplx_pose.shape[1] == 165
 

@@ -22,6 +22,10 @@ without the other stages' export folders:
 
     python -m signgen.pipelines.assemble --base assets/pipeline \
         --translator outputs/trial/translator/model --out outputs/pipeline-trial
+
+With ``--fsq`` as well, stages II and III are both replaced: an FSQ autoencoder trained on
+the base pipeline's condition encoder (``fsq.video_model=assets/pipeline``) and a
+translator trained on that FSQ's tokens.
 """
 
 from __future__ import annotations
@@ -59,14 +63,18 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 
 
-def replace_translator(base: Path, translator: Path, out: Path) -> Path:
+def replace_translator(base: Path, translator: Path, out: Path,
+                       fsq: Path | None = None) -> Path:
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
-    text tokenizer) of ``translator``, stored in ``base``'s storage dtype. Raises
-    SignGenError unless that translator learnt the tokens of ``base``'s FSQ weights."""
+    text tokenizer) of ``translator`` and, if given, the exported FSQ autoencoder ``fsq``,
+    stored in ``base``'s storage dtype. Raises SignGenError unless that translator learnt
+    the tokens of the FSQ weights it will decode through (``fsq``'s, else ``base``'s) and
+    ``fsq`` was trained on ``base``'s condition encoder."""
     import torch
 
     from signgen.data.text_tokenizer import TextTokenizer
     from signgen.loading import load_pretrained
+    from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.models.translator import SignTranslator
     from signgen.pipelines.sign_gen import SignGenPipeline
 
@@ -76,18 +84,34 @@ def replace_translator(base: Path, translator: Path, out: Path) -> Path:
     if not (translator / "translator.json").is_file():
         raise SignGenError(f"{translator} is not an exported translator (no translator.json); "
                            f"train it with python train.py --stage translator")
-    fsq_id = weights_hash(base / "fsq")
+    if fsq is not None:
+        fsq = Path(fsq)
+        if not (fsq / "fsq.json").is_file():
+            raise SignGenError(f"{fsq} is not an exported FSQ autoencoder (no fsq.json); "
+                               f"train it with python train.py --stage fsq")
+        trained_on = json.loads((fsq / "fsq.json").read_text())["condition_encoder_hash"]
+        encoder = weights_hash(base / "condition_encoder")
+        if trained_on != encoder:
+            raise SignGenError(f"the FSQ autoencoder in {fsq} was trained on condition "
+                               f"encoder {trained_on}, the pipeline in {base} has {encoder}: "
+                               f"train it with fsq.video_model={base}")
+    fsq_dir = fsq if fsq is not None else base / "fsq"
+    fsq_id = weights_hash(fsq_dir)
     learnt = json.loads((translator / "translator.json").read_text())["fsq_id"]
     if learnt != fsq_id:
         raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
-                           f"checkpoint {learnt}, not of {base / 'fsq'} ({fsq_id})")
+                           f"checkpoint {learnt}, not of {fsq_dir} ({fsq_id})")
     stages = json.loads((base / "stages.json").read_text())
     dtype = getattr(torch, stages.get("storage_dtype", "float32"))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("translator", "text_tokenizer"))
+    replaced = ("translator", "text_tokenizer", *(("fsq",) if fsq is not None else ()))
+    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns(*replaced))
     load_pretrained(SignTranslator, translator).to(dtype).save_pretrained(tmp / "translator")
     TextTokenizer.load(translator).save(tmp / "text_tokenizer")
+    if fsq is not None:
+        load_pretrained(FSQAutoencoder, fsq).to(dtype).save_pretrained(tmp / "fsq")
+        stages["fsq"] = str(fsq)
     stages["translator"] = str(translator)
     stages["base"] = str(base)
     (tmp / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
@@ -167,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", help="exported stage-I pipeline folder")
     parser.add_argument("--fsq", help="exported FSQ autoencoder folder")
     parser.add_argument("--base", help="an assembled pipeline whose translator --translator "
-                        "replaces (instead of --video and --fsq)")
+                        "replaces (and its FSQ autoencoder, with --fsq); instead of --video")
     parser.add_argument("--translator", required=True, help="exported translator folder")
     parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
     parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
@@ -176,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the pipeline folder to write")
     args = parser.parse_args(argv)
     if args.base:
-        if args.video or args.fsq or args.signers:
-            parser.error("--base keeps the base pipeline's video model, FSQ and signers")
-        out = replace_translator(Path(args.base), Path(args.translator), Path(args.out))
+        if args.video or args.signers:
+            parser.error("--base keeps the base pipeline's video model and signers")
+        out = replace_translator(Path(args.base), Path(args.translator), Path(args.out),
+                                 Path(args.fsq) if args.fsq else None)
         print(f"pipeline -> {out}")
         return 0
     if not (args.video and args.fsq):
