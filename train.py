@@ -106,7 +106,7 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
         tokenise_with_export,
     )
     from signgen.paths import assets_dir
-    from signgen.pipelines.assemble import assemble
+    from signgen.pipelines.assemble import DEMO_FILE, assemble, stage_summary
 
     out = Path(out) if out else assets_dir() / "pipeline"
     commit = git_commit()  # before this recipe writes into the (tracked) assets folder
@@ -121,13 +121,10 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     assemble(folders["video"], fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",
              sampling=asdict(cfg.video.sampling))
-    stages = {}
-    for stage in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq", "translator"):
-        info = json.loads((Path(cfg.experiment.output_dir) / stage / "model" /
-                           "training.json").read_text())
-        stages[stage] = {k: info.get(k) for k in ("steps", "seed", "config_hash", "command",
-                                                  "git_commit", "eval")}
-    (out / "demo.json").write_text(json.dumps({
+    stages = {stage: stage_summary(Path(cfg.experiment.output_dir) / stage / "model")
+              for stage in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq",
+                            "translator")}
+    (out / DEMO_FILE).write_text(json.dumps({
         "command": command, "seed": cfg.experiment.seed, "config_hash": config_hash(cfg),
         "git_commit": commit, "storage_dtype": "float16", "stages": stages},
         indent=2) + "\n")

@@ -246,6 +246,10 @@ def test_an_fsq_and_its_translator_replace_those_of_an_assembled_pipeline(tmp_pa
     (new_fsq / "fsq.json").write_text(json.dumps({"condition_encoder_hash": "feedfacecafe"}))
     (new_translator / "translator.json").write_text(
         json.dumps({"fsq_id": weights_hash(new_fsq)}))
+    (base / "demo.json").write_text(json.dumps({"command": "python train.py --stage demo",
+                                                "stages": {"vae": {"steps": 3}}}))
+    (new_fsq / "training.json").write_text(json.dumps({"steps": 15, "command": "fsq cmd",
+                                                       "eval": {"x": 1.0}, "other": 0}))
     args = ["--base", str(base), "--fsq", str(new_fsq), "--translator", str(new_translator),
             "--out", str(tmp_path / "o")]
     with pytest.raises(SignGenError, match="trained on condition encoder feedfacecafe"):
@@ -261,6 +265,11 @@ def test_an_fsq_and_its_translator_replace_those_of_an_assembled_pipeline(tmp_pa
     assert weights_hash(tmp_path / "o" / "unet") == weights_hash(base / "unet")
     stages = json.loads((tmp_path / "o" / "stages.json").read_text())
     assert stages["fsq"] == str(new_fsq) and stages["translator"] == str(new_translator)
+    demo = json.loads((tmp_path / "o" / "demo.json").read_text())  # provenance: the new FSQ's
+    assert demo["stages"]["vae"] == {"steps": 3} and "translator" not in demo["stages"]
+    assert demo["stages"]["fsq"] == {"steps": 15, "seed": None, "config_hash": None,
+                                     "command": "fsq cmd", "git_commit": None,
+                                     "eval": {"x": 1.0}}
     out = replaced(text="hello anna", language="ssl-a", avatar_only=True, progress=False)
     assert out.smplx_pose.shape[1] == 165
 

@@ -61,6 +61,15 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
 
 
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+DEMO_FILE = "demo.json"
+
+
+def stage_summary(model_dir: Path) -> dict:
+    """What ``demo.json`` records of one exported stage: steps, seed, config hash,
+    command, git commit and final evaluation, from its ``training.json``."""
+    info = json.loads((Path(model_dir) / "training.json").read_text())
+    return {k: info.get(k) for k in ("steps", "seed", "config_hash", "command", "git_commit",
+                                     "eval")}
 
 
 def replace_translator(base: Path, translator: Path, out: Path,
@@ -114,6 +123,12 @@ def replace_translator(base: Path, translator: Path, out: Path,
         stages["fsq"] = str(fsq)
     stages["translator"] = str(translator)
     stages["base"] = str(base)
+    if (tmp / DEMO_FILE).is_file():  # the base's provenance, with the replaced stages'
+        demo = json.loads((tmp / DEMO_FILE).read_text())
+        for stage, folder in (("fsq", fsq), ("translator", translator)):
+            if folder is not None and (folder / "training.json").is_file():
+                demo.setdefault("stages", {})[stage] = stage_summary(folder)
+        (tmp / DEMO_FILE).write_text(json.dumps(demo, indent=2) + "\n")
     (tmp / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     SignGenPipeline.from_pretrained(tmp)  # loads: its parts belong together
     shutil.rmtree(out, ignore_errors=True)
