@@ -1,9 +1,10 @@
 """Which floating-point precision to compute in, shared by training and inference.
 
-bfloat16 autocast halves the time of convolutions and matrix products where the
-hardware computes bfloat16 natively (CUDA GPUs that support it; CPUs with AMX or
-AVX-512 BF16, through oneDNN) and is slower than float32 elsewhere, where it is
-emulated. ``auto`` settings pick bf16 exactly where it is native.
+bfloat16 autocast speeds up convolutions and large matrix products where the hardware
+computes bfloat16 natively (CUDA GPUs that support it; CPUs with AMX or AVX-512 BF16,
+through oneDNN: the tiny FSQ trains at 0.17 instead of 0.32 s/step on this project's
+2-core Xeon, its small translator only ~9 % faster) and is slower than float32 elsewhere,
+where it is emulated. ``auto`` settings pick bf16 exactly where it is native.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def stage_summary(model_dir: Path) -> dict:
                                      "eval")}
 
 
-def replace_translator(base: Path, translator: Path, out: Path,
+def replace_stages(base: Path, translator: Path, out: Path,
                        fsq: Path | None = None) -> Path:
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
     text tokenizer) of ``translator`` and, if given, the exported FSQ autoencoder ``fsq``,
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.base:
         if args.video or args.signers:
             parser.error("--base keeps the base pipeline's video model and signers")
-        out = replace_translator(Path(args.base), Path(args.translator), Path(args.out),
+        out = replace_stages(Path(args.base), Path(args.translator), Path(args.out),
                                  Path(args.fsq) if args.fsq else None)
         print(f"pipeline -> {out}")
         return 0
