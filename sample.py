@@ -41,11 +41,12 @@ def build_parser() -> ArgumentParser:
     source.add_argument("--gloss", help="gloss sequence to sign instead of text, e.g. "
                                         "\"TOMORROW STORE I GO\" (fs-NAME is spelled)")
     source.add_argument("--batch", help="JSONL file of jobs (id, text, optional lang, "
-                                        "reference, seed, gloss)")
+                                        "reference, signer, seed, gloss)")
     parser.add_argument("--lang", help="target sign-language tag")
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--reference", help="image of the signer to render")
-    who.add_argument("--signer", help="id of a built-in signer")
+    who.add_argument("--signer", help="id of a built-in signer (a translator with signer "
+                                      "conditioning also signs in that signer's way)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=_positive_int, help="diffusion sampling steps")
     parser.add_argument("--fps", type=_positive_int, help="output frame rate")
@@ -94,6 +95,17 @@ def _reference(args, model_dir: Path):
         raise InvalidInputError(f"cannot read the reference image {path}: {error}") from None
 
 
+def _signer_id(args, model_dir: Path) -> str | None:
+    """Whom the signing is for: --signer, else the first shipped signer unless
+    --reference gives an image of someone else (None: a signer the model does not know)."""
+    from signgen.pipelines.sign_gen import SIGNERS_FOLDER
+
+    if args.signer or args.reference:
+        return args.signer
+    shipped = sorted((model_dir / SIGNERS_FOLDER).glob("*.png"))
+    return shipped[0].stem if shipped else None
+
+
 def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
                  model_version: str) -> list[str]:
     """Run the engine once and write every output into ``out_dir``; returns notices.
@@ -109,7 +121,8 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
         write_smplx_npz,
     )
 
-    decoding = dataclasses.asdict(cfg.translator.decoding)
+    decoding = {**dataclasses.asdict(cfg.translator.decoding),
+                "signer": _signer_id(args, model_dir)}
     fps = args.fps or cfg.data.fps
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.avatar_only:

@@ -161,7 +161,7 @@ def main(argv=None) -> dict:
                 keypoints, visible = lookup.keypoints(list(refs[language]), language)
                 looked_up[language].append({"requested": language, "refs": refs,
                                             "reads": readings(recogniser, keypoints, visible)})
-            out = pipe(sample["text"], language, avatar_only=True,
+            out = pipe(sample["text"], language, avatar_only=True, signer=sample["signer_id"],
                        seed=cfg.experiment.seed + i, progress=False, **decoding)
             generated[language].append({
                 "requested": language, "refs": refs,

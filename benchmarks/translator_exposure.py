@@ -46,13 +46,15 @@ ROWS = ("true tokens", "teacher-forced argmax", "sampled (text)", "sampled (glos
 
 
 def teacher_forced_argmax(pipe: SignGenPipeline, text: str, language: str,
-                          tokens: np.ndarray) -> np.ndarray:
+                          tokens: np.ndarray, signer: str | None = None) -> np.ndarray:
     """(T,S) true tokens -> (T,S) the translator's most likely codes of every frame given
-    the true frames before it."""
-    ids, _ = pipe._text_ids(text, language, None)
+    the true frames before it (and ``signer``, for a translator with signer conditioning;
+    one with segments needs the true segmentation: not supported here)."""
+    ids, notices = pipe._text_ids(text, language, None)
     model = pipe.translator
     with torch.no_grad():
-        out = model(ids, torch.ones_like(ids, dtype=torch.bool), torch.as_tensor(tokens)[None])
+        out = model(ids, torch.ones_like(ids, dtype=torch.bool), torch.as_tensor(tokens)[None],
+                    signer_ids=pipe._signer_ids(signer, notices))
     return sample_predicted_frames(out, len(tokens), greedy=True)[0].numpy()
 
 
@@ -97,11 +99,14 @@ def main(argv=None) -> dict:
             if row == "true tokens":
                 tokens = truth
             elif row == "teacher-forced argmax":
-                tokens = teacher_forced_argmax(pipe, sample["text"], language, truth)
+                tokens = teacher_forced_argmax(pipe, sample["text"], language, truth,
+                                               sample["signer_id"])
             elif row == "sampled (glosses)":
-                tokens, _ = pipe.translate(None, language, list(sample["glosses"]), **decoding)
+                tokens, _ = pipe.translate(None, language, list(sample["glosses"]),
+                                           signer=sample["signer_id"], **decoding)
             else:
-                tokens, _ = pipe.translate(sample["text"], language, None, **decoding)
+                tokens, _ = pipe.translate(sample["text"], language, None,
+                                           signer=sample["signer_id"], **decoding)
             _, _, keypoints = pipe.decode_tokens(tokens, embeddings=False)
             visible = inside_frame(keypoints, *pipe.frame_size)
             hyps[row].append(recognise_poses(evaluators.pose_recogniser, [keypoints],

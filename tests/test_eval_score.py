@@ -247,6 +247,17 @@ def test_text_systems_render_video_or_only_the_avatar_pose(setup, engine, one_th
     assert result["bt_wer"] is None and result["ssim"] is None  # no video to score
 
 
+def test_scores_of_a_pipeline_record_how_its_stages_were_made(tmp_path):
+    from signgen.eval.systems import stage_commands
+
+    assert stage_commands(tmp_path) == {}
+    (tmp_path / "demo.json").write_text(json.dumps({"stages": {
+        "fsq": {"steps": 3, "command": "python train.py --stage fsq"},
+        "translator": {"command": "python train.py --stage translator x=1"}}}))
+    assert stage_commands(tmp_path) == {"fsq": "python train.py --stage fsq",
+                                        "translator": "python train.py --stage translator x=1"}
+
+
 @pytest.mark.parametrize("tag", ["../up", "a b", "", "x" * 41])
 def test_a_tag_is_a_plain_name(tag):
     import signgen.eval.__main__ as cli

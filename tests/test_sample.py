@@ -146,3 +146,20 @@ def test_batch_removes_only_its_own_stale_temporary_folders(engine, tmp_path, on
     assert sample.cli(["--batch", str(jobs), "--model", str(engine), "--out", str(out),
                        "--avatar-only"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [".tmp-a-b-123", "a"]
+
+
+def test_the_signer_the_translator_is_told(tmp_path):
+    from argparse import Namespace
+
+    (tmp_path / "signers").mkdir()
+    for name in ("s03", "s01"):
+        Image.new("RGB", (4, 4)).save(tmp_path / "signers" / f"{name}.png")
+
+    def signer(**kwargs):
+        return sample._signer_id(Namespace(**{"signer": None, "reference": None, **kwargs}),
+                                 tmp_path)
+
+    assert signer(signer="s03") == "s03"
+    assert signer() == "s01"  # the first shipped signer, whose image is rendered
+    assert signer(reference="someone.png") is None  # someone the model does not know
+    assert sample._signer_id(Namespace(signer=None, reference=None), tmp_path / "x") is None

@@ -362,3 +362,28 @@ def test_candidates_keep_the_medoid_of_the_seeded_draws(pipe, one_thread):
         pipe("Hello", avatar_only=True, candidates=0, progress=False)
     with pytest.raises(InvalidInputError, match="candidates"):
         pipe.stream_avatar("Hello", candidates=0)
+
+
+def test_a_translator_with_signer_conditioning_signs_for_the_signer_asked_for(one_thread):
+    pipe = build()
+    config = {k: v for k, v in pipe.translator.config.items() if not k.startswith("_")}
+    translator = SignTranslator(**{**config, "signers": ["s00", "s01"]}).eval()
+    with torch.no_grad():
+        translator.signer_embed.weight.normal_(std=3.0)  # make the signers differ
+    pipe.translator = translator
+
+    def tokens(signer, seed=1):
+        return pipe("Hello", avatar_only=True, seed=seed, signer=signer, progress=False)
+
+    differs = [not np.array_equal(tokens("s00", seed).tokens, tokens("s01", seed).tokens)
+               for seed in range(4)]
+    assert any(differs)
+    unknown = tokens("s77")
+    assert any("'s77' is not one the translator learnt" in n for n in unknown.notices)
+    np.testing.assert_array_equal(unknown.tokens, tokens(None).tokens)  # both "unknown"
+    assert not any("learnt" in n for n in tokens("s01").notices)
+    _, chunks = pipe.stream_avatar("Hello", seed=1, signer="s01", chunk_frames=2)
+    np.testing.assert_array_equal(np.concatenate([c.tokens for c in chunks]),
+                                  tokens("s01").tokens)
+    many = pipe("Hello", avatar_only=True, seed=1, signer="s01", candidates=3, progress=False)
+    assert len(many.tokens) >= 1

@@ -351,8 +351,11 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
                  "translator.model.decoder_layers=1", f"translator.model.head={head}",
                  "translator.scheduled_sampling=0.5",
                  # the digits run also goes through bf16 autocast, with the tag embedding
+                 # and segments (from the corpus' gloss spans)
                  *(["translator.train.mixed_precision=bf16",
-                    "translator.model.language_embedding=true"] if head == "digits" else []),
+                    "translator.model.language_embedding=true",
+                    "translator.model.max_segments=16",
+                    "translator.model.signer_conditioning=true"] if head == "digits" else []),
                  *(f"translator.train.{kv}" for kv in
                    ("max_steps=3", "batch_size=2", "warmup_steps=1", "log_every=1",
                     "eval_every=3", "save_every=3"))]
@@ -368,14 +371,20 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert model.config.codebook_size == 9 and model.config.tokens_per_frame == 4
     assert model.config.levels == ([3, 3] if head == "digits" else None)
     assert model.config.language_embedding == (head == "digits")
+    assert model.config.max_segments == (16 if head == "digits" else 0)
+    manifest = (tiny_data_root / "synthsign" / "manifest.jsonl").read_text().splitlines()
+    train_signers = sorted({s["signer_id"] for s in map(json.loads, manifest)
+                            if s["split"] in cfg.translator.train_splits})
+    assert model.config.signers == (train_signers if head == "digits" else None)
     encoded = tokenizer.encode("Hello", info["languages"][0])
     ids = torch.tensor([encoded.ids])
     frames = model.generate(ids, torch.ones_like(ids, dtype=torch.bool), max_frames=5)
     assert frames[0].shape[1] == 4 and 1 <= len(frames[0]) <= 5
     log = [json.loads(line) for line in (tmp_path / "out" / "translator" / "metrics.jsonl")
            .read_text().splitlines()]
-    assert {"eval/dev_loss", "eval/length_error", "eval/decoded_repeat_rate",
-            "eval/sampled_length_error", "eval/sampled_repeat_rate"} <= set(log[-1])
+    assert {"eval/dev_loss", "eval/dev_code_ce", "eval/length_error",
+            "eval/decoded_repeat_rate", "eval/sampled_length_error",
+            "eval/sampled_repeat_rate"} <= set(log[-1])
     assert log[0]["code_ce"] > 0
     # scheduled sampling rises over the first half of the 3 steps, then stays at 0.5
     assert [round(entry["sampling_rate"], 3) for entry in log if "sampling_rate" in entry] \
@@ -420,6 +429,25 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
             task(bad)
     with pytest.raises(SignGenError, match="no train_more tokens"):
         task(["train", "train_more"])
+    # Segments need the sign timing of every sample; a corpus without it: a clear error.
+    segmented = TranslatorTask(load_config("tiny", [
+        *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+        "translator.model.max_segments=16"]))
+    lines = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    item = segmented.train_items[0]
+    spans = next(line["gloss_spans"] for line in lines if line["sample_id"] == item["sample_id"])
+    # every stroke's first frame and the frame after it (within the clip) opens a segment
+    expected = sorted({f for _, first, end in spans for f in (first, end)
+                       if 0 < f < len(item["tokens"])})
+    assert item["segment_starts"].nonzero().flatten().tolist() == expected and expected
+    batch_ = segmented.collate(segmented.train_items[:2])
+    assert batch_["segment_starts"].shape == batch_["frames"].shape[:2]
+    (root / "manifest.jsonl").write_text("".join(
+        json.dumps({**line, "gloss_spans": []}) + "\n" for line in lines))
+    with pytest.raises(SignGenError, match="max_segments=0 for corpora without it"):
+        TranslatorTask(load_config("tiny", [
+            *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+            "translator.model.max_segments=16"]))
 
 
 def test_draws_follow_the_softmax_and_respect_the_filters():
@@ -460,3 +488,117 @@ def test_language_embedding_reaches_every_frame_and_decodes_like_teacher_forcing
     assert loaded.config.language_embedding
     with torch.no_grad():
         assert torch.equal(loaded(text, mask, frames).code_logits, told)
+
+
+def test_segment_positions_count_segments_and_frames_within_them():
+    from signgen.models.translator import segment_positions, span_segment_starts
+
+    starts = torch.tensor([[True, False, True, False, True], [False, True, True, False, False]])
+    segment, frame = segment_positions(starts, max_segments=8, max_segment_frames=8)
+    # position t is frame t's (frame 0 always opens segment 0); position 5 continues
+    assert segment.tolist() == [[0, 0, 1, 1, 2, 2], [0, 1, 2, 2, 2, 2]]
+    assert frame.tolist() == [[0, 1, 0, 1, 0, 1], [0, 0, 0, 1, 2, 3]]
+    segment, frame = segment_positions(starts, max_segments=2, max_segment_frames=3)
+    assert segment.max() == 1 and frame.max() == 2  # clamped
+    spans = [("HELLO", 2, 5), ("fs-ANNA", 7, 12)]
+    assert span_segment_starts(spans, 12).nonzero().flatten().tolist() == [2, 5, 7]
+    # tokens at half the video's rate: the spans are rescaled
+    assert span_segment_starts(spans, 6, source_frames=12).nonzero().flatten().tolist() == \
+        [1, 2, 4]
+
+
+def segment_batch():
+    text, mask, frames, lengths = batch()
+    starts = torch.zeros(2, 5, dtype=torch.bool)
+    starts[0, [2, 4]] = True
+    starts[1, 1] = True
+    return text, mask, frames, lengths, starts
+
+
+def test_segments_are_learnt_and_decode_like_teacher_forcing(tmp_path):
+    model = small(**DIGITS, max_segments=4, max_segment_frames=4).train()
+    text, mask, frames, lengths, starts = segment_batch()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss, extra = translator_loss(model(text, mask, frames, starts), frames, lengths, starts)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert extra["boundary_accuracy"] == 1.0 and extra["boundary_bce"] < 0.05
+    model.eval()
+    decoded = model.generate(text, mask, max_frames=10)
+    assert torch.equal(decoded[0], frames[0]) and torch.equal(decoded[1], frames[1, :3])
+    # Cached decoding = a teacher-forced pass over its own frames and boundary decisions.
+    model = small(max_segments=4, max_segment_frames=2)
+    with torch.no_grad():
+        model.segment_embed.weight.normal_()  # give the segments a say
+        model.segment_frame_embed.weight.normal_()
+        model.boundary_head.weight.normal_()
+    cached = model.generate(text, mask, min_frames=6, max_frames=6)
+    prefix = torch.zeros(2, 0, S, dtype=torch.long)
+    with torch.no_grad():  # own_starts holds the decision for the frame about to come
+        own_starts = torch.zeros(2, 1, dtype=torch.bool)
+        for _ in range(6):
+            out = model(text, mask, prefix, own_starts)
+            prefix = torch.cat([prefix, out.code_logits[:, -1].argmax(-1)[:, None]], dim=1)
+            own_starts = torch.cat([own_starts, out.boundary_logits[:, -1:] > 0], dim=1)
+    assert own_starts[:, 1:].any() and not own_starts[:, 1:].all()  # both kinds of step
+    assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
+    a = model.generate(text, mask, max_frames=8, greedy=False,
+                       generator=torch.Generator().manual_seed(3))
+    b = model.generate(text, mask, max_frames=8, greedy=False,
+                       generator=torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    model.save_pretrained(tmp_path / "m")
+    loaded = SignTranslator.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.max_segments == 4
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(text, mask, frames, starts).boundary_logits,
+                                   model(text, mask, frames, starts).boundary_logits)
+
+
+def test_segment_starts_must_match_the_model():
+    text, mask, frames, lengths, starts = segment_batch()
+    with pytest.raises(InvalidInputError, match="exactly when the model has segments"):
+        small()(text, mask, frames, starts)
+    with pytest.raises(InvalidInputError, match="exactly when the model has segments"):
+        small(max_segments=4)(text, mask, frames)
+    with pytest.raises(InvalidInputError, match="must be \\(B,T\\) or"):
+        small(max_segments=4)(text, mask, frames, starts[:, :3])
+    out = small(max_segments=4)(text, mask, frames, starts)
+    with pytest.raises(InvalidInputError, match="needs segment_starts"):
+        translator_loss(out, frames, lengths)
+
+
+def test_signer_conditioning_tells_signers_apart_and_decodes_like_teacher_forcing(tmp_path):
+    model = small(signers=["s01", "s00"], max_segments=4)
+    text, mask, frames, _, starts = segment_batch()
+    with torch.no_grad():
+        model.signer_embed.weight.normal_()  # give the signers a say
+        known = model(text, mask, frames, starts, torch.tensor([1, 2])).code_logits
+        unknown = model(text, mask, frames, starts, torch.tensor([0, 0])).code_logits
+        default = model(text, mask, frames, starts).code_logits  # None: unknown signers
+    assert not torch.allclose(known, unknown) and torch.equal(default, unknown)
+    assert [model.signer_index(s) for s in ("s01", "s00", "s99", None)] == [1, 2, 0, 0]
+    signers = torch.tensor([2, 0])
+    cached = model.generate(text, mask, min_frames=6, max_frames=6, signer_ids=signers)
+    prefix = torch.zeros(2, 0, S, dtype=torch.long)
+    own_starts = torch.zeros(2, 1, dtype=torch.bool)
+    with torch.no_grad():
+        for _ in range(6):
+            out = model(text, mask, prefix, own_starts, signers)
+            prefix = torch.cat([prefix, out.code_logits[:, -1].argmax(-1)[:, None]], dim=1)
+            own_starts = torch.cat([own_starts, out.boundary_logits[:, -1:] > 0], dim=1)
+    assert all(torch.equal(cached[i], prefix[i]) for i in range(2))
+    model.save_pretrained(tmp_path / "m")
+    loaded = SignTranslator.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.signers == ["s01", "s00"]
+    with torch.no_grad():
+        assert torch.equal(loaded(text, mask, frames, starts, torch.tensor([1, 2])).code_logits,
+                           known)
+    with pytest.raises(InvalidInputError, match=r"signer_ids must be \(2,\) in \[0, 2\]"):
+        model(text, mask, frames, starts, torch.tensor([1, 3]))
+    with pytest.raises(InvalidInputError, match="no signer conditioning"):
+        small()(text, mask, frames, signer_ids=torch.tensor([0, 0]))
+    with pytest.raises(InvalidInputError, match="distinct ids"):
+        small(signers=["s00", "s00"])

@@ -3,6 +3,7 @@ signgen's stage I video model on ground-truth conditions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,8 @@ class TextToSignSystem:
         self.frames = 0
         self.info = {"model": str(folder), **self.sampling,
                      "scheduler": type(self.pipe.scheduler).__name__, "seed": seed,
-                     "avatar_only": avatar_only, "decoding": self.decoding}
+                     "avatar_only": avatar_only, "decoding": self.decoding,
+                     "stage_commands": stage_commands(folder)}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
         import time
@@ -159,9 +161,12 @@ class TextToSignSystem:
         if not self.avatar_only:
             with Image.open(self.root / "references" / f"{sample['signer_id']}.png") as image:
                 reference = image.convert("RGB")
+        # The sample's signer: the video's reference image, and whom a translator with
+        # signer conditioning signs for (the avatar path too: the same person's signing).
         out = self.pipe(sample["text"], sample["language"], reference_image=reference,
                         avatar_only=self.avatar_only, seed=self.seed + self.calls,
-                        **self.sampling, **self.decoding, progress=False)
+                        signer=sample["signer_id"], **self.sampling, **self.decoding,
+                        progress=False)
         self.calls += 1
         timings = dict(out.timings)
         if self.body is not None:
@@ -175,6 +180,19 @@ class TextToSignSystem:
             self.timings[stage] = self.timings.get(stage, 0.0) + seconds
         self.frames += len(out.smplx_pose)
         return SystemOutput(video=out.frames, keypoints=out.keypoints, visible=out.visible)
+
+
+def stage_commands(folder: Path) -> dict[str, str]:
+    """How each stage of an assembled pipeline was made (its ``demo.json``: the command
+    of every stage), so that a score of a trial pipeline records its recipe; {} if the
+    folder has no ``demo.json``."""
+    from signgen.pipelines.assemble import DEMO_FILE
+
+    path = Path(folder) / DEMO_FILE
+    if not path.is_file():
+        return {}
+    stages = json.loads(path.read_text()).get("stages", {})
+    return {name: stage.get("command") for name, stage in stages.items()}
 
 
 class RegressionTranslatorSystem:

@@ -18,6 +18,26 @@ the head predicts each digit (5-way each, not 625-way), codes are embedded as th
 their digits' embeddings, and sampling draws the digits of a code independently given
 the frames so far. Neighbouring lattice points then share most parameters.
 
+With ``max_segments`` (sign timing, e.g. SynthSign's gloss spans) the decoder also knows
+where it is in the signing: the frames are cut into segments (rest, a sign's stroke, the
+transition, the next stroke, ...) and frame ``t``'s input adds an embedding of its segment
+index and one of its frame count within that segment. A third head says, at position t
+(the one predicting frame t's codes, frames counted from 0), whether frame t+1 starts a
+new segment; at inference the model's own decisions advance
+the index, so it tracks which sign it is on instead of inferring it from its (noisy)
+frames so far::
+
+    segment_starts  (B,T) bool, True where frame t (from 0) starts a segment (t = 0 ignored)
+    boundary logits (B,T+1): position t says "frame t+1 (from 0) starts a new segment"
+
+With ``signers`` (the ids of the corpus' signers) every decoder input also gets an
+embedding of the signer the frames are for, index 0 standing for "a signer it does not
+know": signers differ in handedness (a left-handed signer mirrors every sign), speed and
+signing space, so the tokens of one sentence differ by signer, and a translator told
+whom it writes for need not guess (and mix) signers frame by frame::
+
+    signer_ids      (B,) int64 in [0, len(signers)], 0 = unknown signer
+
 Generation keeps a key/value cache per decoder layer (the text's cross-attention keys
 and values are computed once), so each new frame costs one position, not the prefix.
 """
@@ -41,12 +61,14 @@ from signgen.errors import InvalidInputError
 
 @dataclass
 class TranslatorOutput(BaseOutput):
-    """code_logits (B,T+1,S,C) (or (B,T+1,S,sum(levels)) per FSQ digit, ``levels`` set)
-    and end_logits (B,T+1), see the module docstring."""
+    """code_logits (B,T+1,S,C) (or (B,T+1,S,sum(levels)) per FSQ digit, ``levels`` set),
+    end_logits (B,T+1) and, with segments, boundary_logits (B,T+1); see the module
+    docstring."""
 
     code_logits: torch.Tensor = None
     end_logits: torch.Tensor = None
     levels: tuple[int, ...] | None = None
+    boundary_logits: torch.Tensor | None = None
 
 
 def code_digits(codes: torch.Tensor, levels) -> torch.Tensor:
@@ -60,6 +82,38 @@ def digits_to_codes(digits: torch.Tensor, levels) -> torch.Tensor:
     """Inverse of :func:`code_digits`: (..., len(levels)) -> (...) int64."""
     basis = torch.cumprod(torch.tensor([1, *levels[:-1]], device=digits.device), 0)
     return (digits * basis).sum(-1)
+
+
+def segment_positions(segment_starts: torch.Tensor, max_segments: int,
+                      max_segment_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,T) bool segment starts -> the segment index and the frame count within the
+    segment of decoder positions 0..T, each (B,T+1) int64 (position t is frame t's; the
+    extra position T continues the last segment), clamped to ``max_segments - 1`` and
+    ``max_segment_frames - 1``."""
+    starts = segment_starts.bool()
+    b, t = starts.shape
+    starts = torch.cat([starts, starts.new_zeros(b, 1)], dim=1)
+    starts[:, 0] = False  # frame 0 opens segment 0
+    index = torch.arange(t + 1, device=starts.device).expand(b, -1)
+    segment = starts.long().cumsum(dim=1)
+    last_start = torch.where(starts, index, torch.zeros_like(index)).cummax(dim=1).values
+    return (segment.clamp(max=max_segments - 1),
+            (index - last_start).clamp(max=max_segment_frames - 1))
+
+
+def span_segment_starts(spans, num_frames: int, source_frames: int | None = None
+                        ) -> torch.Tensor:
+    """Sign timing -> (num_frames,) bool segment starts: every span's first frame and the
+    frame after its last (``spans``: (gloss, first, last + 1) in frames of a clip of
+    ``source_frames``, default ``num_frames``; rescaled when the tokens have another rate)."""
+    source_frames = source_frames or num_frames
+    starts = torch.zeros(num_frames, dtype=torch.bool)
+    for _, first, end in spans:
+        for frame in (first, end):
+            frame = round(frame * num_frames / source_frames)
+            if 0 < frame < num_frames:
+                starts[frame] = True
+    return starts
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -243,6 +297,12 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         language_embedding: also add an embedding of the text's first id (the sign-language
             tag) to every decoder input frame, so that every frame step, not only the
             cross-attention, sees which language it writes (zero at initialisation).
+        max_segments: 0, or the number of segment indices to embed (segment conditioning,
+            see the module docstring; later segments share the last index).
+        max_segment_frames: frame counts within a segment to embed (longer ones share the
+            last).
+        signers: None, or the signer ids whose embeddings the model learns (signer
+            conditioning: ``signer_ids`` index 1.. into this list, 0 is "unknown").
     """
 
     @register_to_config
@@ -250,7 +310,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  dim: int = 256, num_heads: int = 4, encoder_layers: int = 3,
                  decoder_layers: int = 3, ffn_mult: int = 4, dropout: float = 0.1,
                  max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0,
-                 levels: list[int] | None = None, language_embedding: bool = False) -> None:
+                 levels: list[int] | None = None, language_embedding: bool = False,
+                 max_segments: int = 0, max_segment_frames: int = 32,
+                 signers: list[str] | None = None) -> None:
         super().__init__()
         self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
                           encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
@@ -260,6 +322,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             if min(levels, default=0) < 2 or math.prod(levels) != codebook_size:
                 raise InvalidInputError(f"levels {levels} must be >= 2 each and multiply to "
                                         f"codebook_size {codebook_size}")
+        if max_segments < 0 or max_segment_frames < 1:
+            raise InvalidInputError(f"max_segments must be >= 0 and max_segment_frames >= 1, "
+                                    f"got {max_segments} and {max_segment_frames}")
         self.levels = tuple(levels) if levels is not None else None
         self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
                                  max_text_length, pad_id)
@@ -271,6 +336,17 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         if language_embedding:
             self.language_embed = nn.Embedding(vocab_size, dim)
             nn.init.zeros_(self.language_embed.weight)
+        if signers is not None:
+            if len(set(signers)) != len(signers) or not all(isinstance(s, str) for s in signers):
+                raise InvalidInputError(f"signers must be distinct ids, got {signers}")
+            self.signer_embed = nn.Embedding(len(signers) + 1, dim)
+            nn.init.normal_(self.signer_embed.weight, std=0.02)
+        if max_segments:
+            self.segment_embed = nn.Embedding(max_segments, dim)
+            self.segment_frame_embed = nn.Embedding(max_segment_frames, dim)
+            for table in (self.segment_embed, self.segment_frame_embed):
+                nn.init.normal_(table.weight, std=0.02)
+            self.boundary_head = nn.Linear(dim, 1)
         self.code_head = nn.Linear(dim, tokens_per_frame * width)
         self.end_head = nn.Linear(dim, 1)
         self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * width,
@@ -291,6 +367,29 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         x = self._embed_codes(frame_tokens)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
 
+    def signer_index(self, signer_id: str | None) -> int:
+        """The ``signer_ids`` entry of a signer: its place in ``signers`` + 1, or 0 for None
+        or a signer the model was not trained on."""
+        signers = self.config.signers or []
+        return signers.index(signer_id) + 1 if signer_id in signers else 0
+
+    def _signer(self, signer_ids: torch.Tensor | None, batch: int,
+                device: torch.device) -> torch.Tensor | float:
+        """(B,) signer indices (None: all unknown) -> (B,1,D) embeddings; 0 without
+        signer conditioning (then ``signer_ids`` must be None)."""
+        if self.config.signers is None:
+            if signer_ids is not None:
+                raise InvalidInputError("this translator has no signer conditioning: "
+                                        "signer_ids must be None")
+            return 0.0
+        if signer_ids is None:
+            signer_ids = torch.zeros(batch, dtype=torch.long, device=device)
+        if signer_ids.shape != (batch,) or signer_ids.min() < 0 \
+                or signer_ids.max() > len(self.config.signers):
+            raise InvalidInputError(f"signer_ids must be ({batch},) in [0, "
+                                    f"{len(self.config.signers)}], got {signer_ids.tolist()}")
+        return self.signer_embed(signer_ids.to(device))[:, None]
+
     def _language(self, text_ids: torch.Tensor) -> torch.Tensor | float:
         """(B,L) ids -> (B,1,D), the embedding of each text's tag (its first id) that
         ``language_embedding`` adds to every decoder input; 0 without it."""
@@ -306,15 +405,22 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         rows = code_digits(codes, self.levels) + self.level_offsets  # (...,S,levels)
         return self.code_embed(rows + self.slot_offsets[:, None]).sum(dim=(-3, -2))
 
+    def _segments(self, segment: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        """Segment indices and within-segment frame counts (B,N) int64 -> (B,N,D)."""
+        return self.segment_embed(segment) + self.segment_frame_embed(frame)
+
     def _decode(self, x: torch.Tensor, text_kv: list, text_attn_mask: torch.Tensor | None,
-                caches: list[KVCache] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,N,D) decoder inputs -> code logits (B,N,S,C) and end logits (B,N)."""
+                caches: list[KVCache] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(B,N,D) decoder inputs -> code logits (B,N,S,C), end logits (B,N) and boundary
+        logits (B,N) (None without segments)."""
         for i, layer in enumerate(self.decoder):
             x = layer(x, text_kv[i], text_attn_mask, None if caches is None else caches[i])
         x = self.decoder_norm(x)
         b, n, _ = x.shape
         codes = self.code_head(x).view(b, n, self.config.tokens_per_frame, -1)
-        return codes, self.end_head(x).squeeze(-1)
+        boundary = self.boundary_head(x).squeeze(-1) if self.config.max_segments else None
+        return codes, self.end_head(x).squeeze(-1), boundary
 
     @staticmethod
     def _text_attn_mask(text_mask: torch.Tensor) -> torch.Tensor | None:
@@ -323,39 +429,61 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
 
     # -- training --------------------------------------------------------------------------
     def forward(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
-                frame_tokens: torch.Tensor) -> TranslatorOutput:
+                frame_tokens: torch.Tensor, segment_starts: torch.Tensor | None = None,
+                signer_ids: torch.Tensor | None = None) -> TranslatorOutput:
         """Teacher forcing: text (B,L) and the target frames (B,T,S) -> logits for every
-        position 0..T (see the module docstring)."""
+        position 0..T (see the module docstring). ``segment_starts`` (B,T) bool, the true
+        segmentation, is required with ``max_segments`` and refused without; as (B,T+1) its
+        last entry says whether position T (after the last frame) opens a segment (False
+        for (B,T), which is what training teaches the model to decide there).
+        ``signer_ids`` (B,) int64: see the module docstring (None: unknown signers)."""
         if frame_tokens.ndim != 3:
             raise InvalidInputError(f"frame_tokens must be (B,T,S), got "
                                     f"{tuple(frame_tokens.shape)}")
         if frame_tokens.shape[1] > self.config.max_frames:
             raise InvalidInputError(f"{frame_tokens.shape[1]} frames exceed max_frames "
                                     f"{self.config.max_frames}")
+        if (segment_starts is None) != (not self.config.max_segments):
+            raise InvalidInputError("segment_starts must be given exactly when the model has "
+                                    f"segments (max_segments={self.config.max_segments})")
+        b, t = frame_tokens.shape[:2]
+        if segment_starts is not None and (segment_starts.ndim != 2 or len(segment_starts) != b
+                                           or segment_starts.shape[1] not in (t, t + 1)):
+            raise InvalidInputError(f"segment_starts must be (B,T) or (B,T+1) with (B,T) = "
+                                    f"{(b, t)}, got {tuple(segment_starts.shape)}")
         memory = self.encode_text(text_ids, text_mask)
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         start = (self.start_frame + self.frame_position[0]).expand(len(memory), 1, -1)
         x = torch.cat([start, self.embed_frames(frame_tokens)], dim=1) + self._language(text_ids)
-        codes, end = self._decode(x, text_kv, self._text_attn_mask(text_mask))
-        return TranslatorOutput(code_logits=codes, end_logits=end, levels=self.levels)
+        x = x + self._signer(signer_ids, b, x.device)
+        if segment_starts is not None:
+            segment, frame = segment_positions(segment_starts, self.config.max_segments,
+                                               self.config.max_segment_frames)
+            x = x + self._segments(segment[:, :t + 1], frame[:, :t + 1])
+        codes, end, boundary = self._decode(x, text_kv, self._text_attn_mask(text_mask))
+        return TranslatorOutput(code_logits=codes, end_logits=end, levels=self.levels,
+                                boundary_logits=boundary)
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
                  max_frames: int | None = None, min_frames: int = 1, greedy: bool = True,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 generator: torch.Generator | None = None) -> list[torch.Tensor]:
+                 generator: torch.Generator | None = None,
+                 signer_ids: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Decode token frames for each text: a list of B tensors (T_i,S) int64.
 
         A sequence ends when its end probability exceeds 0.5 (after ``min_frames``
         frames) or at ``max_frames`` (default the model's). ``greedy`` takes each slot's
         most likely code; otherwise codes are sampled at ``temperature`` from the
         ``top_k`` / ``top_p`` filtered distribution with ``generator`` (on the CPU, so a
-        seed gives the same tokens on any device type).
+        seed gives the same tokens on any device type). ``signer_ids`` (B,): whom the
+        frames are for (signer conditioning; None: unknown signers).
         """
         frames, alive = [], []
         for chosen, running in self._decode_steps(text_ids, text_mask, max_frames, min_frames,
-                                                  greedy, temperature, top_k, top_p, generator):
+                                                  greedy, temperature, top_k, top_p, generator,
+                                                  signer_ids):
             frames.append(chosen)
             alive.append(running)
         if not frames:
@@ -387,7 +515,8 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
     def _decode_steps(self, text_ids: torch.Tensor, text_mask: torch.Tensor,
                       max_frames: int | None = None, min_frames: int = 1, greedy: bool = True,
                       temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                      generator: torch.Generator | None = None
+                      generator: torch.Generator | None = None,
+                      signer_ids: torch.Tensor | None = None
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The decoding loop of :meth:`generate`: per frame step, the chosen codes (B,S)
         and which sequences (B,) bool are still running (their frame is real); ends when
@@ -401,15 +530,21 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         memory = self.encode_text(text_ids, text_mask)
         text_kv = [layer.text_keys_values(memory) for layer in self.decoder]
         batch = len(memory)
-        language = self._language(text_ids)
-        x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1) + language
+        # added to every decoder input: the tag's and the signer's embeddings (if any)
+        every_frame = self._language(text_ids) + self._signer(signer_ids, batch, memory.device)
+        x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1) + every_frame
         text_attn_mask = self._text_attn_mask(text_mask)
         head_dim = self.config.dim // self.config.num_heads
         caches = [KVCache(batch, self.config.num_heads, head_dim, max_frames + 1, like=memory)
                   for _ in self.decoder]
         finished = torch.zeros(batch, dtype=torch.bool)
+        segments = self.config.max_segments
+        if segments:  # frame 0: segment 0, its first frame
+            segment = torch.zeros(batch, dtype=torch.long, device=memory.device)
+            segment_frame = torch.zeros_like(segment)
+            x = x + self._segments(segment, segment_frame)[:, None]
         for t in range(max_frames + 1):
-            codes, end = self._decode(x, text_kv, text_attn_mask, caches)
+            codes, end, boundary = self._decode(x, text_kv, text_attn_mask, caches)
             if t >= min_frames:
                 finished |= (end[:, -1].float().sigmoid() > 0.5).cpu()
             if finished.all() or t == max_frames:
@@ -422,15 +557,27 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                 chosen = digits_to_codes(torch.stack(picks, dim=-1), self.levels)
             yield chosen, ~finished
             # chosen codes are in range by construction: index the tables directly.
-            x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None] + language
+            x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None] + every_frame
+            if segments:  # does frame t+1 start a new segment? (drawn like the codes)
+                p = boundary[:, -1].float().sigmoid().cpu()
+                new = p > 0.5 if greedy else torch.rand(batch, generator=generator) < p
+                new = new.to(segment.device)
+                segment = (segment + new.long()).clamp(max=segments - 1)
+                segment_frame = torch.where(new, 0, segment_frame + 1).clamp(
+                    max=self.config.max_segment_frames - 1)
+                x = x + self._segments(segment, segment_frame)[:, None]
 
 
 def translator_loss(output: TranslatorOutput, frame_tokens: torch.Tensor,
-                    num_frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                    num_frames: torch.Tensor, segment_starts: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy of every real frame's codes (mean over frames and slots; with
     ``output.levels`` the sum over a code's digits) + binary cross-entropy of the end
-    decision at every position up to each sequence's end. ``code_accuracy``: the share of
-    codes predicted exactly (every digit).
+    decision at every position up to each sequence's end + with segments, binary
+    cross-entropy of the boundary decision (``segment_starts`` (B,T) bool) at every
+    position of a real frame (the one after the last frame: no boundary).
+    ``code_accuracy``: the share of codes predicted exactly (every digit);
+    ``boundary_accuracy``: of the boundary decisions.
 
     frame_tokens (B,T,S) targets (padding beyond ``num_frames`` (B,) is ignored)."""
     b, t, s = frame_tokens.shape
@@ -453,8 +600,24 @@ def translator_loss(output: TranslatorOutput, frame_tokens: torch.Tensor,
     upto = positions[None] <= num_frames[:, None]  # (B,T+1)
     end_target = (positions[None] == num_frames[:, None]).float()
     bce = F.binary_cross_entropy_with_logits(output.end_logits[upto].float(), end_target[upto])
-    return ce + bce, {"code_ce": ce.item(), "end_bce": bce.item(),
-                      "code_accuracy": accuracy.item()}
+    extra = {"code_ce": ce.item(), "end_bce": bce.item(), "code_accuracy": accuracy.item()}
+    loss = ce + bce
+    if output.boundary_logits is not None:
+        if segment_starts is None or segment_starts.shape != frame_tokens.shape[:2]:
+            raise InvalidInputError("a model with segments needs segment_starts (B,T)")
+        # Position i < num_frames says whether frame i + 1 starts a segment; after the last
+        # frame it does not (as teacher forcing's position T continues the last segment).
+        decided = positions[None, :t] < num_frames[:, None]  # (B,T)
+        following = torch.cat([segment_starts[:, 1:].bool(),
+                               segment_starts.new_zeros(b, 1, dtype=torch.bool)], dim=1)
+        following &= positions[None, 1:] < num_frames[:, None]
+        logits = output.boundary_logits[:, :t][decided].float()
+        target = following[decided].float()
+        boundary = F.binary_cross_entropy_with_logits(logits, target)
+        loss = loss + boundary
+        extra["boundary_bce"] = boundary.item()
+        extra["boundary_accuracy"] = ((logits > 0) == target.bool()).float().mean().item()
+    return loss, extra
 
 
 def corrupt_tokens(frame_tokens: torch.Tensor, rate: float, codebook_size: int,

@@ -179,21 +179,36 @@ class SignGenPipeline(DiffusionPipeline):
                                     f"model reads at most {limit}: split it into sentences")
         return torch.tensor([encoded.ids], device=self.device), encoded.notices
 
+    def _signer_ids(self, signer: str | None, notices: list[str]) -> torch.Tensor | None:
+        """The translator's (1,) signer index of ``signer`` (None without signer
+        conditioning); a signer it was not trained on signs as "unknown", with a notice."""
+        if self.translator.config.signers is None:
+            return None
+        index = self.translator.signer_index(signer)
+        if signer is not None and index == 0:
+            notices.append(f"signer {signer!r} is not one the translator learnt: signing "
+                           f"for an unknown signer")
+        return torch.tensor([index], device=self.device)
+
     @torch.no_grad()
     def translate(self, text: str | None = None, language: str | None = None,
                   glosses=None, *, greedy: bool = False, temperature: float = 1.0,
                   top_k: int = 0, top_p: float = 1.0, max_frames: int | None = None,
-                  candidates: int = 1, generator: torch.Generator | None = None
-                  ) -> tuple[np.ndarray, list[str]]:
+                  candidates: int = 1, generator: torch.Generator | None = None,
+                  signer: str | None = None) -> tuple[np.ndarray, list[str]]:
         """Text or glosses -> tokens (T,S) int64 and the tokenizer's notices.
 
         ``candidates`` > 1 draws that many token sequences in one batch and keeps the one
         whose decoded pose is closest to the others' (minimum-Bayes-risk choice, see
-        :mod:`signgen.pipelines.candidate_selection`); 1 keeps the single draw."""
+        :mod:`signgen.pipelines.candidate_selection`); 1 keeps the single draw.
+        ``signer``: the id of the signer the signing is for; a translator with signer
+        conditioning signs in that signer's way (handedness, speed, signing space)."""
         ids, notices = self._text_ids(text, language, glosses)
+        signer_ids = self._signer_ids(signer, notices)
         return self._tokens(ids, dict(max_frames=max_frames, greedy=greedy,
                                       temperature=temperature, top_k=top_k, top_p=top_p,
-                                      generator=generator), candidates), notices
+                                      generator=generator, signer_ids=signer_ids),
+                            candidates), notices
 
     def _tokens(self, ids: torch.Tensor, decoding: dict, candidates: int = 1) -> np.ndarray:
         """(1,L) ids -> the chosen token sequence (T,S) int64 (see :meth:`translate`)."""
@@ -204,6 +219,8 @@ class SignGenPipeline(DiffusionPipeline):
         if decoding.get("greedy"):
             candidates = 1  # greedy draws are all the same sequence
         ids = ids.expand(candidates, -1)
+        if decoding.get("signer_ids") is not None:
+            decoding = {**decoding, "signer_ids": decoding["signer_ids"].expand(candidates)}
         drawn = self.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
                                          **decoding)
         if candidates == 1:
@@ -222,7 +239,8 @@ class SignGenPipeline(DiffusionPipeline):
                       glosses=None, *, seed: int = 0, greedy: bool = False,
                       temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                       max_frames: int | None = None, candidates: int = 1,
-                      chunk_frames: int = 16) -> tuple[list[str], Iterator[AvatarChunk]]:
+                      chunk_frames: int = 16, signer: str | None = None
+                      ) -> tuple[list[str], Iterator[AvatarChunk]]:
         """The avatar path of ``__call__(..., avatar_only=True)`` as the translator goes:
         returns the tokenizer's notices (bad input raises here) and an iterator of
         :class:`AvatarChunk` of up to ``chunk_frames`` frames, each decoded as soon as the
@@ -238,7 +256,8 @@ class SignGenPipeline(DiffusionPipeline):
         if candidates < 1:
             raise InvalidInputError(f"candidates must be >= 1, got {candidates}")
         decoding = dict(max_frames=max_frames, greedy=greedy, temperature=temperature,
-                        top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+                        top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed),
+                        signer_ids=self._signer_ids(signer, notices))
         return notices, self._avatar_chunks(ids, chunk_frames, decoding, candidates)
 
     @torch.no_grad()
@@ -283,7 +302,7 @@ class SignGenPipeline(DiffusionPipeline):
                  precision: str = "fp32", greedy: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  max_frames: int | None = None, candidates: int = 1,
-                 progress: bool = True) -> SignGenOutput:
+                 signer: str | None = None, progress: bool = True) -> SignGenOutput:
         """Sign ``text`` (or ``glosses``) in ``language`` (default: the model's first).
 
         ``reference_image``: the signer (see ``SignVideoPipeline``), required unless
@@ -292,7 +311,8 @@ class SignGenPipeline(DiffusionPipeline):
         are sampled by default (``temperature``, ``top_k``, ``top_p``; ``greedy`` takes
         each slot's most likely code): greedy decoding of a small translator tends to
         repeat one frame (see ``TranslatorDecodingConfig``). ``candidates`` > 1 keeps the
-        most typical of that many draws (see :meth:`translate`).
+        most typical of that many draws (see :meth:`translate`). ``signer``: the id of
+        the signer (of ``reference_image``) the signing is for (see :meth:`translate`).
         """
         if not avatar_only and reference_image is None:
             raise InvalidInputError("a reference image of the signer is needed for the video "
@@ -303,7 +323,7 @@ class SignGenPipeline(DiffusionPipeline):
         tokens, notices = self.translate(text, language, glosses, greedy=greedy,
                                          temperature=temperature, top_k=top_k, top_p=top_p,
                                          max_frames=max_frames, candidates=candidates,
-                                         generator=generator)
+                                         generator=generator, signer=signer)
         timings["translate"] = time.perf_counter() - start
         start = time.perf_counter()
         embeddings, smplx_pose, keypoints = self.decode_tokens(tokens, not avatar_only)

@@ -13,7 +13,8 @@ decoder's input frames (rising over training) is replaced by frames the model sa
 itself in a first teacher-forced pass without gradients (``mix_frames``); then the input
 codes are corrupted at ``corruption_rate`` (``corrupt_tokens``), the targets never.
 
-Evaluation on the dev split: teacher-forced ``dev_loss`` and ``dev_code_accuracy`` on all
+Evaluation on the dev split: teacher-forced ``dev_loss``, its codes' part ``dev_code_ce``
+(comparable across models with and without segments) and ``dev_code_accuracy`` on all
 dev samples; greedy decoding of ``DEV_DECODED`` of them gives ``length_error`` (mean
 |decoded - true| frames), ``decoded_repeat_rate`` and ``reference_repeat_rate`` (the
 share of consecutive frames whose tokens are all equal: a translator that copies its
@@ -51,13 +52,19 @@ def build_task(cfg: SignGenConfig) -> TranslatorTask:
 
 
 def build_translator(settings, vocab_size: int, codebook_size: int, tokens_per_frame: int,
-                     pad_id: int, levels):
+                     pad_id: int, levels, signers: list[str] | None = None):
     """A fresh ``SignTranslator`` of ``translator.model`` settings; ``levels`` (the FSQ
-    autoencoder's) are used by the digits head only."""
+    autoencoder's) are used by the digits head only, ``signers`` (the training corpus'
+    signer ids) with ``signer_conditioning`` only."""
     from signgen.models.translator import SignTranslator
 
     kwargs = dataclasses.asdict(settings)
     head = kwargs.pop("head")
+    if kwargs.pop("signer_conditioning"):
+        if not signers:
+            raise SignGenError("translator.model.signer_conditioning needs the training "
+                               "corpus' signer ids")
+        kwargs["signers"] = sorted(signers)
     return SignTranslator(vocab_size=vocab_size, codebook_size=codebook_size,
                           tokens_per_frame=tokens_per_frame, pad_id=pad_id,
                           levels=list(levels) if head == "digits" else None, **kwargs)
@@ -74,6 +81,22 @@ def train_text_tokenizer(samples: list[dict]):
     return TextTokenizer.train([s["text"] for s in samples],
                                sorted({s["language"] for s in samples}),
                                spelled_words=names, glosses=glosses)
+
+
+def sign_timing(root) -> dict[str, tuple[list, int]]:
+    """sample_id -> (gloss_spans, num_frames) of every sample in the corpus manifest at
+    ``root`` (SynthSign's spans: (gloss, first, last + 1 frame) of each sign's stroke;
+    empty for a preprocessed corpus without timing)."""
+    manifest = Path(root) / "manifest.jsonl"
+    if not manifest.is_file():
+        raise SignGenError(f"no manifest.jsonl in {root}: cannot read the sign timing that "
+                           f"translator.model.max_segments needs")
+    timing = {}
+    for line in manifest.read_text().splitlines():
+        sample = json.loads(line)
+        timing[sample["sample_id"]] = (sample.get("gloss_spans") or [],
+                                       int(sample.get("num_frames") or 0))
+    return timing
 
 
 def repeat_rate(tokens: np.ndarray) -> float:
@@ -115,8 +138,12 @@ class TranslatorTask:
             splits[split] = load_tokens(folder, self.fsq_id)
         dev = splits["dev"]
         train = [sample for split in train_splits for sample in splits[split].samples]
+        self.spans = sign_timing(root) if self.settings.model.max_segments else None
         self.codebook_size, self.tokens_per_frame = dev.codebook_size, dev.tokens_per_frame
         self.tokenizer = train_text_tokenizer(train)
+        # signer conditioning: index 1.. of each training signer (0: unknown)
+        self.signers = sorted({s["signer_id"] for s in train}) \
+            if self.settings.model.signer_conditioning else None
         self.train_items = self._items(train)
         self.dev_items = self._items(dev.samples)
         self._dev_batches = None
@@ -136,19 +163,36 @@ class TranslatorTask:
             if len(s["tokens"]) > longest:
                 raise SignGenError(f"{s['sample_id']} has {len(s['tokens'])} frames; "
                                    f"translator.model.max_frames is {longest}")
-            items.append({"sample_id": s["sample_id"],
-                          "text": self.tokenizer.encode(s["text"], s["language"]).ids,
-                          "gloss": self.tokenizer.encode_glosses(s["glosses"],
-                                                                 s["language"]).ids,
-                          "tokens": torch.from_numpy(s["tokens"])})
+            item = {"sample_id": s["sample_id"],
+                    "text": self.tokenizer.encode(s["text"], s["language"]).ids,
+                    "gloss": self.tokenizer.encode_glosses(s["glosses"], s["language"]).ids,
+                    "tokens": torch.from_numpy(s["tokens"])}
+            if self.spans is not None:
+                item["segment_starts"] = self._segment_starts(s["sample_id"], len(s["tokens"]))
+            if self.signers is not None:
+                signer = s["signer_id"]
+                item["signer"] = self.signers.index(signer) + 1 if signer in self.signers else 0
+            items.append(item)
         return items
+
+    def _segment_starts(self, sample_id: str, num_frames: int) -> torch.Tensor:
+        """(num_frames,) bool segment starts of a sample from the corpus' sign timing."""
+        from signgen.models.translator import span_segment_starts
+
+        spans, source_frames = self.spans.get(sample_id, ([], 0))
+        if not spans:
+            raise SignGenError(f"translator.model.max_segments needs the sign timing "
+                               f"(gloss_spans) of every training sample; {sample_id} has none "
+                               f"in {dataset_root(self.cfg)}/manifest.jsonl. Set "
+                               f"translator.model.max_segments=0 for corpora without it")
+        return span_segment_starts(spans, num_frames, source_frames)
 
     # -- model -----------------------------------------------------------------------------
     def build_model(self):
         levels = json.loads((self.fsq_dir / "config.json").read_text())["levels"]
         return build_translator(self.settings.model, self.tokenizer.vocab_size,
                                 self.codebook_size, self.tokens_per_frame,
-                                self.tokenizer.pad_id, levels)
+                                self.tokenizer.pad_id, levels, self.signers)
 
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> list[dict]:
@@ -172,10 +216,18 @@ class TranslatorTask:
         tokens = torch.zeros(len(items), frames, self.tokens_per_frame, dtype=torch.long)
         for row, item in enumerate(items):
             tokens[row, :len(item["tokens"])] = item["tokens"]
-        return {"text_ids": text_ids, "text_mask": text_ids != self.tokenizer.pad_id,
-                "frames": tokens,
-                "num_frames": torch.tensor([len(item["tokens"]) for item in items]),
-                "sample_ids": [item["sample_id"] for item in items]}
+        batch = {"text_ids": text_ids, "text_mask": text_ids != self.tokenizer.pad_id,
+                 "frames": tokens,
+                 "num_frames": torch.tensor([len(item["tokens"]) for item in items]),
+                 "sample_ids": [item["sample_id"] for item in items]}
+        if self.spans is not None:
+            starts = torch.zeros(len(items), frames, dtype=torch.bool)
+            for row, item in enumerate(items):
+                starts[row, :len(item["segment_starts"])] = item["segment_starts"]
+            batch["segment_starts"] = starts
+        if self.signers is not None:
+            batch["signer_ids"] = torch.tensor([item["signer"] for item in items])
+        return batch
 
     # -- loss ------------------------------------------------------------------------------
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -188,17 +240,21 @@ class TranslatorTask:
 
         device = next(model.parameters()).device
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        inputs = batch["frames"]
+        inputs, starts = batch["frames"], batch.get("segment_starts")
+        signers = batch.get("signer_ids")
+        if signers is not None:  # hide some signers: the "unknown signer" entry learns too
+            hidden = torch.rand(len(signers)) < self.settings.signer_dropout
+            signers = signers.masked_fill(hidden.to(signers.device), 0)
         if self.sampling_rate > 0:  # scheduled sampling: continue from its own frames
             with torch.no_grad():
                 first = model(batch["text_ids"], batch["text_mask"],
                               corrupt_tokens(inputs, self.settings.corruption_rate,
-                                             self.codebook_size))
+                                             self.codebook_size), starts, signers)
             inputs = mix_frames(inputs, sample_predicted_frames(first, inputs.shape[1]),
                                 self.sampling_rate)
         inputs = corrupt_tokens(inputs, self.settings.corruption_rate, self.codebook_size)
-        out = model(batch["text_ids"], batch["text_mask"], inputs)
-        loss, extra = translator_loss(out, batch["frames"], batch["num_frames"])
+        out = model(batch["text_ids"], batch["text_mask"], inputs, starts, signers)
+        loss, extra = translator_loss(out, batch["frames"], batch["num_frames"], starts)
         if self.settings.scheduled_sampling > 0:
             extra["sampling_rate"] = self.sampling_rate
         return loss, extra
@@ -212,25 +268,32 @@ class TranslatorTask:
             self._dev_batches = [self.collate(self.dev_items[i:i + 32],
                                               [False] * len(self.dev_items[i:i + 32]))
                                  for i in range(0, len(self.dev_items), 32)]
-        losses, accuracies, weights = [], [], []
+        losses, code_ces, accuracies, weights = [], [], [], []
         for batch in self._dev_batches:
             b = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            out = model(b["text_ids"], b["text_mask"], b["frames"])
-            loss, extra = translator_loss(out, b["frames"], b["num_frames"])
+            out = model(b["text_ids"], b["text_mask"], b["frames"], b.get("segment_starts"),
+                        b.get("signer_ids"))
+            loss, extra = translator_loss(out, b["frames"], b["num_frames"],
+                                          b.get("segment_starts"))
             losses.append(loss.item())
+            code_ces.append(extra["code_ce"])
             accuracies.append(extra["code_accuracy"])
             weights.append(len(batch["sample_ids"]))
         decoded_items = self.dev_items[:DEV_DECODED]
         batch = self.collate(decoded_items, [False] * len(decoded_items))
+        signers = batch.get("signer_ids")
+        signers = None if signers is None else signers.to(device)
         decoded = model.generate(batch["text_ids"].to(device), batch["text_mask"].to(device),
-                                 max_frames=self.settings.model.max_frames)
+                                 max_frames=self.settings.model.max_frames,
+                                 signer_ids=signers)
         # ... and by sampling with the inference defaults (translator.decoding), seeded.
         decoding = self.settings.decoding
         sampled = model.generate(batch["text_ids"].to(device), batch["text_mask"].to(device),
                                  max_frames=self.settings.model.max_frames,
                                  greedy=decoding.greedy, temperature=decoding.temperature,
                                  top_k=decoding.top_k, top_p=decoding.top_p,
-                                 generator=torch.Generator().manual_seed(0))
+                                 generator=torch.Generator().manual_seed(0),
+                                 signer_ids=signers)
         true = [item["tokens"].numpy() for item in decoded_items]
 
         def length_error(outputs) -> float:
@@ -238,6 +301,7 @@ class TranslatorTask:
                                                                          strict=True)]))
 
         return {"dev_loss": float(np.average(losses, weights=weights)),
+                "dev_code_ce": float(np.average(code_ces, weights=weights)),
                 "dev_code_accuracy": float(np.average(accuracies, weights=weights)),
                 "length_error": length_error(decoded),
                 "decoded_repeat_rate": float(np.mean([repeat_rate(d.numpy())
@@ -257,4 +321,6 @@ class TranslatorTask:
                 "scheduled_sampling": self.settings.scheduled_sampling,
                 "scheduled_sampling_ramp": self.settings.scheduled_sampling_ramp,
                 "gloss_input_rate": self.settings.gloss_input_rate}
+        if self.signers is not None:
+            info["signer_dropout"] = self.settings.signer_dropout
         (folder / "translator.json").write_text(json.dumps(info, indent=2) + "\n")
