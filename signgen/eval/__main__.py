@@ -66,7 +66,8 @@ def _build_system(name: str, cfg, args):
                                 **_speed(args),
                                 seed=cfg.experiment.seed,
                                 avatar_only=name == "text2avatar",
-                                decoding=dataclasses.asdict(cfg.translator.decoding))
+                                decoding=dataclasses.asdict(cfg.translator.decoding),
+                                tell_signer=not args.unknown_signer)
     if name == "regression_translator":  # issue #7's text -> SMPL-X regression baseline
         from signgen.eval.systems import RegressionTranslatorSystem
 
@@ -267,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                                                         "(0: all at once; video systems)")
     score.add_argument("--precision", choices=["fp32", "bf16"],
                        help="UNet precision (video systems; default: the model's)")
+    score.add_argument("--unknown-signer", action="store_true",
+                       help="text2video / text2avatar: do not tell a translator with signer "
+                            "conditioning whose the sample is (it signs for 'unknown')")
     score.add_argument("--tag", type=_tag, help="a name for a variant of the system's "
                                                 "settings (e.g. steps4): written to its own "
                                                 "result file, shown as 'system [tag]'")

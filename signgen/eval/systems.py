@@ -114,7 +114,8 @@ class TextToSignSystem:
     keypoints -> video of the sample's signer (its reference image), by
     ``SignGenPipeline``. Not frame-aligned (the translator chooses the length).
     ``avatar_only``: no video, only the decoded pose (keypoints of the SMPL-X avatar),
-    the ``text2avatar`` system.
+    the ``text2avatar`` system. ``tell_signer``: pass the sample's signer id (a translator
+    with signer conditioning signs in that signer's way; False: as for an unknown signer).
 
     ``timings`` sums the pipeline's seconds per stage over every call, plus the avatar
     rendering when ``render_avatar``; ``frames`` counts the frames produced."""
@@ -124,7 +125,7 @@ class TextToSignSystem:
                  window: int | None = None, overlap: int | None = None, seed: int = 0,
                  render_avatar: bool = False, window_batch: int | None = None,
                  precision: str | None = None, avatar_only: bool = False,
-                 decoding: dict | None = None) -> None:
+                 decoding: dict | None = None, tell_signer: bool = True) -> None:
         from signgen.pipelines.sign_gen import SignGenPipeline
 
         folder = Path(pipeline_dir)
@@ -135,7 +136,7 @@ class TextToSignSystem:
                                           overlap=overlap, window_batch=window_batch,
                                           precision=precision)
         self.root, self.name, self.seed, self.calls = Path(root), name, seed, 0
-        self.avatar_only = avatar_only
+        self.avatar_only, self.tell_signer = avatar_only, tell_signer
         # The translator's decoding (greedy, temperature, top_k, top_p): the pipeline's
         # defaults unless given (``translator.decoding`` of the config).
         self.decoding = dict(decoding or {})
@@ -149,6 +150,7 @@ class TextToSignSystem:
         self.info = {"model": str(folder), **self.sampling,
                      "scheduler": type(self.pipe.scheduler).__name__, "seed": seed,
                      "avatar_only": avatar_only, "decoding": self.decoding,
+                     "tell_signer": tell_signer,
                      "stage_commands": stage_commands(folder)}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
@@ -165,7 +167,8 @@ class TextToSignSystem:
         # signer conditioning signs for (the avatar path too: the same person's signing).
         out = self.pipe(sample["text"], sample["language"], reference_image=reference,
                         avatar_only=self.avatar_only, seed=self.seed + self.calls,
-                        signer=sample["signer_id"], **self.sampling, **self.decoding,
+                        signer=sample["signer_id"] if self.tell_signer else None,
+                        **self.sampling, **self.decoding,
                         progress=False)
         self.calls += 1
         timings = dict(out.timings)
