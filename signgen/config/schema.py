@@ -520,9 +520,11 @@ class TranslatorModelConfig(TextToFramesModelConfig):
     # tokens, 150 novel sentences, text2avatar pose BT-WER / DTW-MJE: told the sample's
     # signer 0.911 / 0.146, told nothing 0.843 / 0.236, against 0.778 / 0.247 without
     # conditioning. The poses come much closer to the signer's own (handedness, speed,
-    # space: 4 of the 20 training signers sign left-handed) but are read worse, and
-    # sampled lengths run away more often (4 of 40 sentences over twice the true length
-    # against 1 of 40): so off until that is understood.
+    # space: 4 of the 20 training signers sign left-handed). By handedness
+    # (benchmarks/handedness_split.py): right-handed signers' sentences read as well as
+    # without conditioning (0.759 against 0.761, 126 sentences), left-handed ones babble
+    # left-handed signs and run on (1.714, +42 frames, 24 sentences; 0.868 without):
+    # off until the left-handed signing is fixed.
     signer_conditioning: bool = False
 
 
