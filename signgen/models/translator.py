@@ -23,9 +23,8 @@ where it is in the signing: the frames are cut into segments (rest, a sign's str
 transition, the next stroke, ...) and frame ``t``'s input adds an embedding of its segment
 index and one of its frame count within that segment. A third head says, at position t
 (the one predicting frame t's codes, frames counted from 0), whether frame t+1 starts a
-new segment; at inference the model's own decisions advance
-the index, so it tracks which sign it is on instead of inferring it from its (noisy)
-frames so far::
+new segment; at inference the model's own decisions advance the index, so it tracks
+which sign it is on instead of inferring it from its (noisy) frames so far::
 
     segment_starts  (B,T) bool, True where frame t (from 0) starts a segment (t = 0 ignored)
     boundary logits (B,T+1): position t says "frame t+1 (from 0) starts a new segment"

@@ -12,6 +12,9 @@ letter) and exported with the model. A training input is the text or, with proba
 decoder's input frames (rising over training) is replaced by frames the model samples
 itself in a first teacher-forced pass without gradients (``mix_frames``); then the input
 codes are corrupted at ``corruption_rate`` (``corrupt_tokens``), the targets never.
+With ``model.max_segments`` each sample's segment starts come from the corpus manifest's
+gloss spans (``sign_timing``); with ``model.signer_conditioning`` the model learns the
+training signers' ids and sees each sample's signer, hidden at ``signer_dropout``.
 
 Evaluation on the dev split: teacher-forced ``dev_loss``, its codes' part ``dev_code_ce``
 (comparable across models with and without segments) and ``dev_code_accuracy`` on all
