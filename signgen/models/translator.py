@@ -115,6 +115,13 @@ def span_segment_starts(spans, num_frames: int, source_frames: int | None = None
     return starts
 
 
+def signer_index(signers: list[str] | None, signer_id: str | None) -> int:
+    """A signer's ``signer_ids`` entry: its place in ``signers`` + 1, or 0 ("unknown")
+    for None or a signer not among them."""
+    signers = signers or []
+    return signers.index(signer_id) + 1 if signer_id in signers else 0
+
+
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B,N,D) -> (B,heads,N,D/heads)."""
     b, n, d = x.shape
@@ -367,10 +374,8 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
 
     def signer_index(self, signer_id: str | None) -> int:
-        """The ``signer_ids`` entry of a signer: its place in ``signers`` + 1, or 0 for None
-        or a signer the model was not trained on."""
-        signers = self.config.signers or []
-        return signers.index(signer_id) + 1 if signer_id in signers else 0
+        """The ``signer_ids`` entry of a signer (0 for None or one it was not trained on)."""
+        return signer_index(self.config.signers, signer_id)
 
     def _signer(self, signer_ids: torch.Tensor | None, batch: int,
                 device: torch.device) -> torch.Tensor | float:

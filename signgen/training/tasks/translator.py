@@ -160,6 +160,8 @@ class TranslatorTask:
         self.sampling_rate = final if ramp_steps <= 0 else final * min(1.0, step / ramp_steps)
 
     def _items(self, samples: list[dict]) -> list[dict]:
+        from signgen.models.translator import signer_index
+
         longest = self.settings.model.max_frames
         items = []
         for s in samples:
@@ -173,8 +175,7 @@ class TranslatorTask:
             if self.spans is not None:
                 item["segment_starts"] = self._segment_starts(s["sample_id"], len(s["tokens"]))
             if self.signers is not None:
-                signer = s["signer_id"]
-                item["signer"] = self.signers.index(signer) + 1 if signer in self.signers else 0
+                item["signer"] = signer_index(self.signers, s["signer_id"])
             items.append(item)
         return items
 
