@@ -163,7 +163,10 @@ def generate_one(pipe, body, cfg, args, out_dir: Path, model_dir: Path,
     write_json(out_dir / "tokens.json", {
         "text": args.text, "gloss": args.gloss, "language": args.lang or pipe.languages[0],
         "seed": args.seed, "fps": fps, "model": str(model_dir),
-        "model_version": model_version,
+        "model_version": model_version, "signer": decoding["signer"],
+        # tokens of the mirror image: a signer the translator learnt mirrored (canonical
+        # handedness); the pose, avatar and video are mirrored back
+        "tokens_mirrored": pipe.translator.mirrors(decoding["signer"]),
         "tokens": result["tokens"].tolist(), "notices": result["notices"],
         "timings": {k: round(v, 3) for k, v in timings.items()}})
     return result["notices"]

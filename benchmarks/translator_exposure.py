@@ -79,7 +79,9 @@ def main(argv=None) -> dict:
     pipe.set_progress_bar_config(disable=True)
     fsq_id = args.fsq_id or fsq_weights_id(
         json.loads((folder / "stages.json").read_text())["fsq"])  # the trained FSQ's id
-    token_dir = default_tokens_dir(root, fsq_id, args.split)
+    # a translator trained with canonical handedness learnt (and is fed) mirrored tokens
+    canonical = bool(pipe.translator.config.mirrored_signers)
+    token_dir = default_tokens_dir(root, fsq_id, args.split, canonical)
     if not (token_dir / "meta.json").is_file():
         raise SignGenError(f"no {args.split} tokens of FSQ {fsq_id} in {token_dir}")
     true_tokens = {s["sample_id"]: s["tokens"] for s in load_tokens(token_dir, fsq_id).samples}
@@ -107,7 +109,8 @@ def main(argv=None) -> dict:
             else:
                 tokens, _ = pipe.translate(sample["text"], language, None,
                                            signer=sample["signer_id"], **decoding)
-            _, _, keypoints = pipe.decode_tokens(tokens, embeddings=False)
+            _, _, keypoints = pipe.decode_tokens(tokens, embeddings=False,
+                                                 signer=sample["signer_id"])
             visible = inside_frame(keypoints, *pipe.frame_size)
             hyps[row].append(recognise_poses(evaluators.pose_recogniser, [keypoints],
                                              [visible], [language])[0])

@@ -24,6 +24,7 @@ def test_text_to_every_output_file(engine, tmp_path, one_thread):
     frames = len(info["tokens"])
     assert info["language"] == "ssl-b" and info["seed"] == 5 and frames >= 1
     assert info["notices"] == ["unknown word 'zoe': fingerspelled"]
+    assert info["signer"] == "s7" and info["tokens_mirrored"] is False  # a shipped signer
     with np.load(out / "smplx.npz") as npz:
         assert npz["poses"].shape == (frames, 165) and npz["trans"].shape == (frames, 3)
         assert str(npz["surface_model_type"]) == "smplx" and float(npz["mocap_frame_rate"]) == 12

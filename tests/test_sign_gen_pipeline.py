@@ -387,3 +387,31 @@ def test_a_translator_with_signer_conditioning_signs_for_the_signer_asked_for(on
                                   tokens("s01").tokens)
     many = pipe("Hello", avatar_only=True, seed=1, signer="s01", candidates=3, progress=False)
     assert len(many.tokens) >= 1
+
+
+def test_a_signer_learnt_mirrored_gets_the_mirror_image_of_the_signing(one_thread):
+    """Canonical handedness: the same tokens as for any other signer; pose and keypoints
+    mirrored back, and the frames those of the mirrored reference, flipped back."""
+    from signgen.body.mirror import mirror_full_pose, mirror_keypoints
+
+    pipe = build()
+    config = {k: v for k, v in pipe.translator.config.items() if not k.startswith("_")}
+    translator = SignTranslator(**{**config, "mirrored_signers": ["s05"]}).eval()
+    translator.load_state_dict(pipe.translator.state_dict())
+    pipe.translator = translator
+    reference = np.zeros((SIZE, SIZE, 3), np.uint8)
+    reference[:, : SIZE // 3] = (200, 40, 40)  # not left/right symmetric
+    kwargs = dict(num_inference_steps=2, window=4, overlap=1, seed=3, progress=False)
+    plain = pipe("Hello", reference_image=reference, signer="s01", **kwargs)
+    mirrored = pipe("Hello", reference_image=reference, signer="s05", **kwargs)
+    assert not plain.mirrored and mirrored.mirrored
+    np.testing.assert_array_equal(mirrored.tokens, plain.tokens)
+    np.testing.assert_allclose(mirrored.smplx_pose, mirror_full_pose(plain.smplx_pose))
+    np.testing.assert_allclose(mirrored.keypoints, mirror_keypoints(plain.keypoints, SIZE))
+    flipped = pipe("Hello", reference_image=reference[:, ::-1].copy(), signer="s01", **kwargs)
+    np.testing.assert_array_equal(mirrored.frames, flipped.frames[:, :, ::-1])
+    assert not np.array_equal(mirrored.frames, plain.frames)
+    _, chunks = pipe.stream_avatar("Hello", seed=3, signer="s05", chunk_frames=2)
+    np.testing.assert_allclose(np.concatenate([c.smplx_pose for c in chunks]),
+                               mirrored.smplx_pose)
+    assert not pipe.translator.mirrors(None) and pipe.translator.mirrors("s05")

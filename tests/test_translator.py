@@ -306,9 +306,9 @@ def test_bad_input_is_a_clear_error(change, message):
 
 
 # -- the training stage --------------------------------------------------------------------
-def _token_folders(root, fsq_dir, codebook_size=9, width=4):
+def _token_folders(root, fsq_dir, codebook_size=9, width=4, mirrored_signers=None):
     """Token folders of the tiny dataset's train, train_extra and dev samples, as if FSQ
-    made them."""
+    made them (with ``mirrored_signers``: as ``--canonical-handedness`` would)."""
     from signgen.data.tokens import FORMAT, FORMAT_VERSION, default_tokens_dir, fsq_weights_id
 
     fsq_id = fsq_weights_id(fsq_dir)
@@ -316,7 +316,7 @@ def _token_folders(root, fsq_dir, codebook_size=9, width=4):
     for split in ("train", "train_extra", "dev"):
         samples = [json.loads(p.read_text()) for p in sorted((root / "samples").glob(
             f"{split}-*/sample.json"))]
-        folder = default_tokens_dir(root, fsq_id, split)
+        folder = default_tokens_dir(root, fsq_id, split, mirrored_signers is not None)
         folder.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps({**{k: s[k] for k in ("sample_id", "text", "glosses", "language",
                                                  "signer_id")},
@@ -327,7 +327,8 @@ def _token_folders(root, fsq_dir, codebook_size=9, width=4):
         (folder / "meta.json").write_text(json.dumps({
             "format": FORMAT, "format_version": FORMAT_VERSION, "fsq_id": fsq_id,
             "codebook_size": codebook_size, "tokens_per_frame": width, "split": split,
-            "num_samples": len(samples)}))
+            "num_samples": len(samples),
+            **({} if mirrored_signers is None else {"mirrored_signers": mirrored_signers})}))
     return fsq_id
 
 
@@ -403,6 +404,7 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
     from safetensors.torch import save_file
 
     from signgen.config import load_config
+    from signgen.data.tokens import default_tokens_dir
     from signgen.training.tasks.translator import TranslatorTask
 
     root = tmp_path / "synthsign"  # a private copy: token folders are written into it
@@ -442,6 +444,21 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
     assert item["segment_starts"].nonzero().flatten().tolist() == expected and expected
     batch_ = segmented.collate(segmented.train_items[:2])
     assert batch_["segment_starts"].shape == batch_["frames"].shape[:2]
+    # Canonical handedness: the canonical folders, whose mirrored signers the model keeps.
+    canonical = [*tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+                 "translator.canonical_handedness=true"]
+    with pytest.raises(SignGenError, match="--canonical-handedness"):
+        TranslatorTask(load_config("tiny", canonical))
+    _token_folders(root, fsq, mirrored_signers=["s02"])
+    task_ = TranslatorTask(load_config("tiny", canonical))
+    assert task_.inputs_version == f"fsq {fsq_id} splits train+train_extra canonical handedness"
+    assert task_.build_model().config.mirrored_signers == ["s02"]
+    assert plain.build_model().config.mirrored_signers is None
+    dev_meta = default_tokens_dir(root, fsq_id, "dev", True) / "meta.json"
+    dev_meta.write_text(json.dumps({**json.loads(dev_meta.read_text()),
+                                    "mirrored_signers": ["s03"]}))
+    with pytest.raises(SignGenError, match="disagree on which signers were mirrored"):
+        TranslatorTask(load_config("tiny", canonical))
     (root / "manifest.jsonl").write_text("".join(
         json.dumps({**line, "gloss_spans": []}) + "\n" for line in lines))
     with pytest.raises(SignGenError, match="max_segments=0 for corpora without it"):

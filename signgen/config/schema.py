@@ -574,6 +574,11 @@ class TranslatorConfig:
     # With model.signer_conditioning: share of training inputs whose signer is hidden
     # (given as "unknown"), so that the model also signs for signers it never saw.
     signer_dropout: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    # Learn the left-handed signers' samples as their mirror images (tokens made with
+    # python -m signgen.data.tokens --canonical-handedness; SynthSign only: it records
+    # handedness): every sign is learnt right-handed from all the data, and the pipeline
+    # mirrors the output back for a left-handed signer (signgen/data/synthsign/mirroring.py).
+    canonical_handedness: bool = False
     # Token splits it learns from (e.g. [train, train_extra]: synthsign.num_train_extra).
     train_splits: List[str] = field(default_factory=lambda: ["train"])
     train: TrainConfig = field(default_factory=lambda: TrainConfig(

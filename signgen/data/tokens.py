@@ -8,12 +8,18 @@ checkpoint's weights hash (``fsq_id``) and ``load_tokens`` refuses any other::
         tokens.jsonl           one line per sample: sample_id, text, glosses, language,
                                signer_id, tokens ([[int] * tokens_per_frame] * T)
         meta.json              format, fsq_id, codebook_size, tokens_per_frame,
-                               token_grid, split, num_samples, num_frames, plan_hash
+                               token_grid, split, num_samples, num_frames, plan_hash,
+                               mirrored_signers (canonical handedness; else absent)
+
+With ``--canonical-handedness`` the left-handed signers' samples are encoded from their
+mirror images (:mod:`signgen.data.synthsign.mirroring`), into
+``<dataset>/tokens/<fsq_id>/canonical_handedness/<split>/``.
 
 The folder is written under a temporary name and renamed when complete, so a reader
 never sees half a split.
 
     python -m signgen.data.tokens --fsq outputs/tiny/fsq/model --split train [--out DIR]
+        [--canonical-handedness]
 
 The models are passed in (``tokenise_split``); only the command line loads them, from
 the exported FSQ folder and the stage-I pipeline its ``fsq.json`` names.
@@ -62,20 +68,28 @@ class TokenSplit:
         return int(self.meta["tokens_per_frame"])
 
 
-def default_tokens_dir(dataset_root: str | Path, fsq_id: str, split: str) -> Path:
-    return Path(dataset_root) / "tokens" / fsq_id / split
+CANONICAL_FOLDER = "canonical_handedness"
+
+
+def default_tokens_dir(dataset_root: str | Path, fsq_id: str, split: str,
+                       canonical_handedness: bool = False) -> Path:
+    folder = Path(dataset_root) / "tokens" / fsq_id
+    return (folder / CANONICAL_FOLDER if canonical_handedness else folder) / split
 
 
 @torch.no_grad()
 def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split: str,
-                   out_dir: str | Path, fsq_id: str, progress: bool = True) -> Path:
+                   out_dir: str | Path, fsq_id: str, progress: bool = True,
+                   canonical_handedness: bool = False) -> Path:
     """Encode every sample of ``split`` of the SynthSign folder ``dataset_root`` into FSQ
     tokens in ``out_dir`` (replacing what is there); returns ``out_dir``.
 
     ``condition_encoder`` (stage I) embeds each frame's pose map and hand render;
     ``fsq_model`` (an ``FSQAutoencoder`` built for that encoder) encodes each sample as
     one clip, with the sample's SMPL-X poses when it reads them (``pose_input``);
-    ``fsq_id`` is its weights hash (``fsq_weights_id``)."""
+    ``fsq_id`` is its weights hash (``fsq_weights_id``). ``canonical_handedness``
+    encodes the left-handed signers' samples from their mirror images (their ids go to
+    meta.json's ``mirrored_signers``)."""
     from tqdm import tqdm
 
     from signgen.data.synthsign.dataset import SynthSignDataset
@@ -83,6 +97,12 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
     pose_input = bool(fsq_model.config.pose_input)  # the encoder reads the SMPL-X pose too
     fields = ("pose_map", "hand_render", *(("motion",) if pose_input else ()))
     dataset = SynthSignDataset(dataset_root, split, fields=fields)
+    mirrored, mirror = set(), None
+    if canonical_handedness:
+        from signgen.data.synthsign.mirroring import ConditionMirror, left_handed_signers
+
+        mirrored = set(left_handed_signers(dataset_root))
+        mirror = ConditionMirror(dataset_root)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".tmp-{out_dir.name}")
@@ -97,6 +117,8 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
         with open(tmp / TOKENS_FILE, "w") as f:
             for i in tqdm(range(len(dataset)), desc=f"tokenise {split}", disable=not progress):
                 item = dataset[i]
+                if item["signer_id"] in mirrored:
+                    item.update(_mirrored_item(mirror, item["sample_id"]))
                 embedding = torch.cat([
                     condition_encoder.embed({"pose_map": p.to(device), "hand_render": h.to(device)})
                     for p, h in zip(item["pose_map"].split(CONDITION_BATCH),
@@ -115,6 +137,8 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
                 "token_grid": list(fsq_model.token_grid), "split": split,
                 "num_samples": len(dataset), "num_frames": num_frames,
                 "plan_hash": dataset.meta.get("plan_hash")}
+        if canonical_handedness:
+            meta["mirrored_signers"] = sorted(mirrored)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
@@ -122,6 +146,15 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _mirrored_item(mirror, sample_id: str) -> dict[str, torch.Tensor]:
+    """The dataset item's pose_map / hand_render (T,3,H,W) in [0,1] and poses (T,165) of
+    the mirror image of ``sample_id``."""
+    arrays = mirror.render(sample_id)
+    images = {key: torch.from_numpy(arrays[key]).permute(0, 3, 1, 2).float() / 255.0
+              for key in ("pose_map", "hand_render")}
+    return images | {"poses": torch.from_numpy(arrays["poses"])}
 
 
 def load_tokens(directory: str | Path, expected_fsq_id: str) -> TokenSplit:
@@ -166,12 +199,15 @@ def fsq_weights_id(fsq_dir: str | Path) -> str:
 
 
 def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: str,
-                         out: str | Path | None = None, progress: bool = True) -> Path:
+                         out: str | Path | None = None, progress: bool = True,
+                         canonical_handedness: bool = False) -> Path:
     """Tokenise ``split`` of ``dataset_root`` with the exported FSQ folder ``fsq_dir`` and
     the stage-I condition encoder its ``fsq.json`` names (checked by hash), or with the
     ``fsq/`` folder of an assembled pipeline (say ``assets/pipeline/fsq``) and that
     pipeline's own condition encoder; ``out`` defaults to
-    ``<dataset_root>/tokens/<fsq_id>/<split>``. Returns the token folder."""
+    ``<dataset_root>/tokens/<fsq_id>/<split>`` (``.../<fsq_id>/canonical_handedness/
+    <split>`` with ``canonical_handedness``, see :func:`tokenise_split`). Returns the
+    token folder."""
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.paths import weights_hash
     from signgen.training.tasks.fsq import load_condition_encoder
@@ -194,9 +230,11 @@ def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: s
                            f"nor the fsq folder of an assembled pipeline; train one with "
                            f"python train.py --stage fsq")
     fsq_id = fsq_weights_id(fsq_dir)
-    out = Path(out) if out else default_tokens_dir(dataset_root, fsq_id, split)
+    out = Path(out) if out else default_tokens_dir(dataset_root, fsq_id, split,
+                                                   canonical_handedness)
     return tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, dataset_root,
-                          split, out, fsq_id, progress=progress)
+                          split, out, fsq_id, progress=progress,
+                          canonical_handedness=canonical_handedness)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,13 +245,17 @@ def main(argv: list[str] | None = None) -> int:
                         "or an assembled pipeline's fsq folder")
     parser.add_argument("--split", required=True, help="dataset split, e.g. train")
     parser.add_argument("--out", help="output folder (default <dataset>/tokens/<fsq_id>/<split>)")
+    parser.add_argument("--canonical-handedness", action="store_true",
+                        help="encode left-handed signers' samples from their mirror images "
+                        "(for translator.canonical_handedness)")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="config naming the dataset (data.root, data.dataset)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     root = Path(cfg.data.root) / cfg.data.dataset
-    out = tokenise_with_export(args.fsq, root, args.split, args.out)
+    out = tokenise_with_export(args.fsq, root, args.split, args.out,
+                               canonical_handedness=args.canonical_handedness)
     print(f"tokens of {args.split} -> {out}")
     return 0
 

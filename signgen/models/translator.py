@@ -309,6 +309,11 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             last).
         signers: None, or the signer ids whose embeddings the model learns (signer
             conditioning: ``signer_ids`` index 1.. into this list, 0 is "unknown").
+        mirrored_signers: the signers whose training tokens were those of their samples'
+            mirror images (canonical handedness, see
+            ``signgen.data.synthsign.mirroring``): for them the model signs right-handed
+            and its caller mirrors the decoded output back (:meth:`mirrors`). Metadata
+            only: no weights depend on it.
     """
 
     @register_to_config
@@ -318,7 +323,8 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  max_text_length: int = 128, max_frames: int = 256, pad_id: int = 0,
                  levels: list[int] | None = None, language_embedding: bool = False,
                  max_segments: int = 0, max_segment_frames: int = 32,
-                 signers: list[str] | None = None) -> None:
+                 signers: list[str] | None = None,
+                 mirrored_signers: list[str] | None = None) -> None:
         super().__init__()
         self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
                           encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
@@ -372,6 +378,11 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             raise InvalidInputError(f"frame tokens must lie in [0, {self.config.codebook_size})")
         x = self._embed_codes(frame_tokens)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
+
+    def mirrors(self, signer_id: str | None) -> bool:
+        """True if this model learnt ``signer_id``'s signing as its mirror image (so its
+        output for that signer must be mirrored back)."""
+        return signer_id is not None and signer_id in (self.config.mirrored_signers or ())
 
     def signer_index(self, signer_id: str | None) -> int:
         """The ``signer_ids`` entry of a signer (0 for None or one it was not trained on)."""

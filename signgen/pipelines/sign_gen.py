@@ -6,6 +6,12 @@
                                    keypoints (T,133,2)
       ── SignVideoPipeline (reference image) ──► frames (T,H,W,3)
 
+A translator trained with canonical handedness (``translator.canonical_handedness``)
+signs right-handed for every signer; for a signer it learnt as a mirror image
+(``SignTranslator.mirrors``) the pose and keypoints are mirrored back
+(:mod:`signgen.body.mirror`), and the video model renders the mirrored reference image
+with the tokens' embeddings and the frames are flipped back.
+
 Components (one sub-folder each, ``model_index.json`` as diffusers writes it):
 ``translator``, ``fsq``, ``vae``, ``unet``, ``condition_encoder``, ``reference_encoder``,
 ``scheduler``; the text tokenizer lives in ``text_tokenizer/`` beside them (it is not a
@@ -59,7 +65,9 @@ class SignGenOutput(BaseOutput):
     frame size; visible: (T,133) bool, the keypoints inside the frame (SynthSign's
     visibility rule: points outside are meaningless); tokens: (T,S) int64; embeddings:
     (T,E,h,w) float32 (None for ``avatar_only``: not decoded); notices: what the user
-    should know (words fingerspelled, characters left out); timings: seconds per stage."""
+    should know (words fingerspelled, characters left out); timings: seconds per stage;
+    mirrored: True if the tokens and embeddings are those of the mirror image (a signer
+    the translator learnt mirrored: pose, keypoints and frames are mirrored back)."""
 
     frames: np.ndarray | None
     smplx_pose: np.ndarray
@@ -69,6 +77,7 @@ class SignGenOutput(BaseOutput):
     embeddings: torch.Tensor | None
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    mirrored: bool = False
 
 
 def _check_format(folder: Path) -> None:
@@ -258,11 +267,11 @@ class SignGenPipeline(DiffusionPipeline):
         decoding = dict(max_frames=max_frames, greedy=greedy, temperature=temperature,
                         top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed),
                         signer_ids=self._signer_ids(signer, notices))
-        return notices, self._avatar_chunks(ids, chunk_frames, decoding, candidates)
+        return notices, self._avatar_chunks(ids, chunk_frames, decoding, candidates, signer)
 
     @torch.no_grad()
     def _avatar_chunks(self, ids: torch.Tensor, chunk_frames: int, decoding: dict,
-                       candidates: int) -> Iterator[AvatarChunk]:
+                       candidates: int, signer: str | None) -> Iterator[AvatarChunk]:
         mask = torch.ones_like(ids, dtype=torch.bool)
         if self.fsq.config.temporal_kernel > 1:
             chunk_frames = self.translator.config.max_frames
@@ -273,16 +282,20 @@ class SignGenPipeline(DiffusionPipeline):
             chunks = self.translator.stream(ids, mask, chunk_frames, **decoding)
         for tokens in chunks:
             tokens = tokens.numpy()
-            _, pose, keypoints = self.decode_tokens(tokens, embeddings=False)
+            _, pose, keypoints = self.decode_tokens(tokens, embeddings=False, signer=signer)
             yield AvatarChunk(tokens=tokens, smplx_pose=pose, keypoints=keypoints,
                               visible=inside_frame(keypoints, *self.frame_size))
 
     @torch.no_grad()
-    def decode_tokens(self, tokens: np.ndarray, embeddings: bool = True
+    def decode_tokens(self, tokens: np.ndarray, embeddings: bool = True,
+                      signer: str | None = None
                       ) -> tuple[torch.Tensor | None, np.ndarray, np.ndarray]:
         """tokens (T,S) -> embeddings (T,E,h,w) (None unless ``embeddings``: only the
         video needs them), SMPL-X pose (T,165), keypoints (T,133,2) in pixels of the
-        frame size."""
+        frame size. For a ``signer`` the translator learnt as a mirror image the pose and
+        keypoints are mirrored back; the embeddings stay the tokens' own (see
+        :meth:`__call__`)."""
+        from signgen.body.mirror import mirror_full_pose, mirror_keypoints
         from signgen.models.fsq_autoencoder import keypoints_to_pixels
 
         indices = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=self.device)
@@ -291,7 +304,10 @@ class SignGenPipeline(DiffusionPipeline):
         height, width = self.frame_size
         keypoints = keypoints_to_pixels(out.keypoints.float(), height, width)
         embedding = None if out.embedding is None else out.embedding.float()
-        return embedding, out.smplx_pose.float().cpu().numpy(), keypoints.cpu().numpy()
+        pose, keypoints = out.smplx_pose.float().cpu().numpy(), keypoints.cpu().numpy()
+        if self.translator.mirrors(signer):
+            pose, keypoints = mirror_full_pose(pose), mirror_keypoints(keypoints, width)
+        return embedding, pose, keypoints
 
     # -- the whole engine ----------------------------------------------------------------
     @torch.no_grad()
@@ -326,19 +342,24 @@ class SignGenPipeline(DiffusionPipeline):
                                          generator=generator, signer=signer)
         timings["translate"] = time.perf_counter() - start
         start = time.perf_counter()
-        embeddings, smplx_pose, keypoints = self.decode_tokens(tokens, not avatar_only)
+        embeddings, smplx_pose, keypoints = self.decode_tokens(tokens, not avatar_only, signer)
         timings["decode_tokens"] = time.perf_counter() - start
         frames = None
+        mirrored = self.translator.mirrors(signer)
         if not avatar_only:
+            from signgen.pipelines.sign_video import to_image_tensor
+
             start = time.perf_counter()
+            if mirrored:  # the embeddings sign right-handed: render the mirror image
+                reference_image = to_image_tensor(reference_image, self.frame_size)[0].flip(-1)
             video = self.video_pipeline()(
                 reference_image, condition_embeddings=embeddings,
                 num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                 generator=torch.Generator().manual_seed(seed), window=window, overlap=overlap,
                 window_batch=window_batch, precision=precision, progress=progress)
-            frames = video.frames
+            frames = video.frames[:, :, ::-1].copy() if mirrored else video.frames
             timings["render_video"] = time.perf_counter() - start
         return SignGenOutput(frames=frames, smplx_pose=smplx_pose, keypoints=keypoints,
                              visible=inside_frame(keypoints, *self.frame_size), tokens=tokens,
                              embeddings=None if avatar_only else embeddings.cpu(),
-                             notices=notices, timings=timings)
+                             notices=notices, timings=timings, mirrored=mirrored)

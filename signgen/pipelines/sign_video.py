@@ -89,7 +89,7 @@ def window_weights(length: int) -> torch.Tensor:
     return torch.minimum(position + 1, length - position) / ((length + 1) / 2)
 
 
-def _to_image_tensor(image, size: tuple[int, int]) -> torch.Tensor:
+def to_image_tensor(image, size: tuple[int, int]) -> torch.Tensor:
     """A reference image (PIL image, (H,W,3|4) or (H,W) uint8 array, or (3,H,W) float
     tensor in [-1,1]) -> (1,3,H,W) float in [-1,1] at ``size``; grey and RGBA images are
     converted and other sizes resized, each with a warning."""
@@ -174,15 +174,15 @@ class SignVideoPipeline(DiffusionPipeline):
     # -- the parts the pipeline (and stage II) use separately ------------------------------
     @torch.no_grad()
     def encode_reference(self, image, size: tuple[int, int]) -> torch.Tensor:
-        """Reference image -> identity tokens (1,L,D); see ``_to_image_tensor`` for the
+        """Reference image -> identity tokens (1,L,D); see ``to_image_tensor`` for the
         accepted images."""
-        x = _to_image_tensor(image, size).to(self.device, self.reference_encoder.dtype)
+        x = to_image_tensor(image, size).to(self.device, self.reference_encoder.dtype)
         return self.reference_encoder(x).tokens
 
     @torch.no_grad()
     def encode_reference_latent(self, image, size: tuple[int, int]) -> torch.Tensor:
         """Reference image -> its scaled VAE latent mean (1,c,H/f,W/f)."""
-        x = _to_image_tensor(image, size).to(self.device, self.vae.dtype)
+        x = to_image_tensor(image, size).to(self.device, self.vae.dtype)
         return self.vae.encode(x).latent_dist.mean * self.vae.config.scaling_factor
 
     @torch.no_grad()

@@ -15,6 +15,9 @@ codes are corrupted at ``corruption_rate`` (``corrupt_tokens``), the targets nev
 With ``model.max_segments`` each sample's segment starts come from the corpus manifest's
 gloss spans (``sign_timing``); with ``model.signer_conditioning`` the model learns the
 training signers' ids and sees each sample's signer, hidden at ``signer_dropout``.
+With ``canonical_handedness`` the token folders are those made with
+``--canonical-handedness`` (left-handed signers' samples as their mirror images); the
+mirrored signers' ids go to the model's config (``mirrored_signers``).
 
 Evaluation on the dev split: teacher-forced ``dev_loss``, its codes' part ``dev_code_ce``
 (comparable across models with and without segments) and ``dev_code_accuracy`` on all
@@ -55,10 +58,12 @@ def build_task(cfg: SignGenConfig) -> TranslatorTask:
 
 
 def build_translator(settings, vocab_size: int, codebook_size: int, tokens_per_frame: int,
-                     pad_id: int, levels, signers: list[str] | None = None):
+                     pad_id: int, levels, signers: list[str] | None = None,
+                     mirrored_signers: list[str] | None = None):
     """A fresh ``SignTranslator`` of ``translator.model`` settings; ``levels`` (the FSQ
     autoencoder's) are used by the digits head only, ``signers`` (the training corpus'
-    signer ids) with ``signer_conditioning`` only."""
+    signer ids) with ``signer_conditioning`` only; ``mirrored_signers``: the signers whose
+    tokens are their mirror images' (canonical handedness), or None."""
     from signgen.models.translator import SignTranslator
 
     kwargs = dataclasses.asdict(settings)
@@ -70,7 +75,8 @@ def build_translator(settings, vocab_size: int, codebook_size: int, tokens_per_f
         kwargs["signers"] = sorted(signers)
     return SignTranslator(vocab_size=vocab_size, codebook_size=codebook_size,
                           tokens_per_frame=tokens_per_frame, pad_id=pad_id,
-                          levels=list(levels) if head == "digits" else None, **kwargs)
+                          levels=list(levels) if head == "digits" else None,
+                          mirrored_signers=mirrored_signers, **kwargs)
 
 
 def train_text_tokenizer(samples: list[dict]):
@@ -130,15 +136,24 @@ class TranslatorTask:
         self.inputs_version = f"fsq {self.fsq_id}"
         if train_splits != ["train"]:  # (a train-only run keeps its older record)
             self.inputs_version += f" splits {'+'.join(train_splits)}"
+        canonical = self.settings.canonical_handedness
+        if canonical:
+            self.inputs_version += " canonical handedness"
         root = dataset_root(cfg)
         splits = {}
         for split in (*train_splits, "dev"):
-            folder = default_tokens_dir(root, self.fsq_id, split)
+            folder = default_tokens_dir(root, self.fsq_id, split, canonical)
             if not (folder / "meta.json").is_file():
                 raise SignGenError(f"no {split} tokens of FSQ checkpoint {self.fsq_id} in "
                                    f"{folder}; make them with python -m signgen.data.tokens "
-                                   f"--fsq {self.fsq_dir} --split {split}")
+                                   f"--fsq {self.fsq_dir} --split {split}"
+                                   + (" --canonical-handedness" if canonical else ""))
             splits[split] = load_tokens(folder, self.fsq_id)
+        mirrored = {split: tokens.meta.get("mirrored_signers") for split, tokens in splits.items()}
+        if canonical and len({json.dumps(m) for m in mirrored.values()}) > 1:
+            raise SignGenError(f"the token splits disagree on which signers were mirrored: "
+                               f"{mirrored}; tokenise them again")
+        self.mirrored_signers = mirrored["dev"] if canonical else None
         dev = splits["dev"]
         train = [sample for split in train_splits for sample in splits[split].samples]
         self.spans = sign_timing(root) if self.settings.model.max_segments else None
@@ -196,7 +211,8 @@ class TranslatorTask:
         levels = json.loads((self.fsq_dir / "config.json").read_text())["levels"]
         return build_translator(self.settings.model, self.tokenizer.vocab_size,
                                 self.codebook_size, self.tokens_per_frame,
-                                self.tokenizer.pad_id, levels, self.signers)
+                                self.tokenizer.pad_id, levels, self.signers,
+                                self.mirrored_signers)
 
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> list[dict]:
