@@ -114,9 +114,12 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     folders = {stage: main(cfg, stage, command=command, progress=progress)
                for stage in DEMO_STAGES}
     fsq_dir = folders["fsq"]
+    canonical = cfg.translator.canonical_handedness
     for split in dict.fromkeys((*cfg.translator.train_splits, "dev")):  # the translator's
-        if not (default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split) / META_FILE).is_file():
-            tokenise_with_export(fsq_dir, dataset, split, progress=progress)
+        folder = default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split, canonical)
+        if not (folder / META_FILE).is_file():
+            tokenise_with_export(fsq_dir, dataset, split, progress=progress,
+                                 canonical_handedness=canonical)
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)
     assemble(folders["video"], fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",

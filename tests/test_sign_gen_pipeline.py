@@ -270,6 +270,9 @@ def test_an_fsq_and_its_translator_replace_those_of_an_assembled_pipeline(tmp_pa
     assert demo["stages"]["fsq"] == {"steps": 15, "seed": None, "config_hash": None,
                                      "command": "fsq cmd", "git_commit": None,
                                      "eval": {"x": 1.0}}
+    [update] = demo["updates"]  # how the folder came to be
+    assert update["command"] == "python -m signgen.pipelines.assemble " + " ".join(args)
+    assert update["replaced"] == ["fsq", "translator"] and "git_commit" in update
     out = replaced(text="hello anna", language="ssl-a", avatar_only=True, progress=False)
     assert out.smplx_pose.shape[1] == 165
 

@@ -73,10 +73,11 @@ def stage_summary(model_dir: Path) -> dict:
 
 
 def replace_stages(base: Path, translator: Path, out: Path,
-                       fsq: Path | None = None) -> Path:
+                       fsq: Path | None = None, command: str | None = None) -> Path:
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
     text tokenizer) of ``translator`` and, if given, the exported FSQ autoencoder ``fsq``,
-    stored in ``base``'s storage dtype. Raises SignGenError unless that translator learnt
+    stored in ``base``'s storage dtype; ``base``'s ``demo.json`` (if any) gets the new
+    stages' training summaries and an ``updates`` entry (``command``, git commit). Raises SignGenError unless that translator learnt
     the tokens of the FSQ weights it will decode through (``fsq``'s, else ``base``'s) and
     ``fsq`` was trained on ``base``'s condition encoder."""
     import torch
@@ -124,10 +125,17 @@ def replace_stages(base: Path, translator: Path, out: Path,
     stages["translator"] = str(translator)
     stages["base"] = str(base)
     if (tmp / DEMO_FILE).is_file():  # the base's provenance, with the replaced stages'
+        from signgen.provenance import git_commit
+
         demo = json.loads((tmp / DEMO_FILE).read_text())
         for stage, folder in (("fsq", fsq), ("translator", translator)):
             if folder is not None and (folder / "training.json").is_file():
                 demo.setdefault("stages", {})[stage] = stage_summary(folder)
+        # and how it came to be: every stage replacement, oldest first
+        demo.setdefault("updates", []).append({
+            "command": command, "replaced": [s for s in ("fsq", "translator")
+                                             if s in replaced],
+            "git_commit": git_commit()})
         (tmp / DEMO_FILE).write_text(json.dumps(demo, indent=2) + "\n")
     (tmp / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     SignGenPipeline.from_pretrained(tmp)  # loads: its parts belong together
@@ -217,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.base:
         if args.video or args.signers:
             parser.error("--base keeps the base pipeline's video model and signers")
+        command = " ".join(["python -m signgen.pipelines.assemble",
+                            *(sys.argv[1:] if argv is None else argv)])
         out = replace_stages(Path(args.base), Path(args.translator), Path(args.out),
-                                 Path(args.fsq) if args.fsq else None)
+                             Path(args.fsq) if args.fsq else None, command=command)
         print(f"pipeline -> {out}")
         return 0
     if not (args.video and args.fsq):
