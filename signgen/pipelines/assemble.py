@@ -77,9 +77,10 @@ def replace_stages(base: Path, translator: Path, out: Path,
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
     text tokenizer) of ``translator`` and, if given, the exported FSQ autoencoder ``fsq``,
     stored in ``base``'s storage dtype; ``base``'s ``demo.json`` (if any) gets the new
-    stages' training summaries and an ``updates`` entry (``command``, git commit). Raises SignGenError unless that translator learnt
-    the tokens of the FSQ weights it will decode through (``fsq``'s, else ``base``'s) and
-    ``fsq`` was trained on ``base``'s condition encoder."""
+    stages' training summaries and an ``updates`` entry (``command``, git commit).
+    Raises SignGenError unless that translator learnt the tokens of the FSQ weights it
+    will decode through (``fsq``'s, else ``base``'s) and ``fsq`` was trained on
+    ``base``'s condition encoder."""
     import torch
 
     from signgen.data.text_tokenizer import TextTokenizer
