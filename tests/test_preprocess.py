@@ -331,6 +331,7 @@ def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_pa
         *(f"fsq.train.{kv}" for kv in STEPS), "translator.train_splits=[train]",
         "translator.model.dim=32", "translator.model.num_heads=2",
         "translator.model.encoder_layers=1", "translator.model.decoder_layers=1",
+        "translator.canonical_handedness=false",  # a real corpus records no handedness
         *(f"translator.train.{kv}" for kv in STEPS)])
     # The corpus is preprocessed already: the recipe's SynthSign generation is not run.
     monkeypatch.setattr(generation, "generate", lambda cfg, progress=True: root / "phoenix14t")

@@ -306,6 +306,10 @@ def test_bad_input_is_a_clear_error(change, message):
 
 
 # -- the training stage --------------------------------------------------------------------
+# Token folders as the FSQ makes them without --canonical-handedness (tiny.yaml asks for
+# canonical ones; they have their own test).
+PLAIN_TOKENS = "translator.canonical_handedness=false"
+
 def _token_folders(root, fsq_dir, codebook_size=9, width=4, mirrored_signers=None):
     """Token folders of the tiny dataset's train, train_extra and dev samples, as if FSQ
     made them (with ``mirrored_signers``: as ``--canonical-handedness`` would)."""
@@ -346,7 +350,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     seed = 7 if head == "codes" else 8  # another checkpoint: its own token folders
     save_file({"w": torch.randn(8, generator=torch.Generator().manual_seed(seed))},
               str(fsq / "diffusion_pytorch_model.safetensors"))
-    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out",
+    overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out", PLAIN_TOKENS,
                  f"translator.fsq_model={fsq}", "translator.model.dim=32",
                  "translator.model.num_heads=2", "translator.model.encoder_layers=1",
                  "translator.model.decoder_layers=1", f"translator.model.head={head}",
@@ -417,7 +421,7 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
 
     def task(splits):
         return TranslatorTask(load_config("tiny", [
-            *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+            *tiny_overrides, PLAIN_TOKENS, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
             f"translator.train_splits=[{','.join(splits)}]"]))
 
     plain, both = task(["train"]), task(["train", "train_extra"])
@@ -433,7 +437,7 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
         task(["train", "train_more"])
     # Segments need the sign timing of every sample; a corpus without it: a clear error.
     segmented = TranslatorTask(load_config("tiny", [
-        *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
+        *tiny_overrides, PLAIN_TOKENS, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
         "translator.model.max_segments=16"]))
     lines = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
     item = segmented.train_items[0]
@@ -463,8 +467,8 @@ def test_translator_learns_from_every_train_split_it_is_given(tiny_overrides, ti
         json.dumps({**line, "gloss_spans": []}) + "\n" for line in lines))
     with pytest.raises(SignGenError, match="max_segments=0 for corpora without it"):
         TranslatorTask(load_config("tiny", [
-            *tiny_overrides, f"data.root={tmp_path}", f"translator.fsq_model={fsq}",
-            "translator.model.max_segments=16"]))
+            *tiny_overrides, PLAIN_TOKENS, f"data.root={tmp_path}",
+            f"translator.fsq_model={fsq}", "translator.model.max_segments=16"]))
 
 
 def test_draws_follow_the_softmax_and_respect_the_filters():
