@@ -254,10 +254,8 @@ def test_token_folder_round_trip_and_refuses_another_checkpoint(tiny_data_root, 
         load_tokens(tmp_path / "missing", "abc123")
 
 
-def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, tmp_path,
-                                                                 one_thread):
-    from signgen.data.synthsign.dataset import SynthSignDataset
-    from signgen.data.tokens import load_tokens, tokenise_split
+def pose_reading_tokeniser():
+    """A tiny condition encoder and pose-reading FSQ model whose tokens follow the pose."""
     from signgen.models.condition_encoder import MultiConditionEncoder
 
     torch.manual_seed(0)
@@ -266,6 +264,15 @@ def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, 
     model = tiny_model(embedding_size=(32, 32), pose_input=True)
     with torch.no_grad():  # an untrained pose path is faint: make it count
         model.pose_encoder[-1].weight.mul_(50)
+    return encoder, model
+
+
+def test_tokenising_gives_a_pose_reading_fsq_each_samples_poses(tiny_data_root, tmp_path,
+                                                                 one_thread):
+    from signgen.data.synthsign.dataset import SynthSignDataset
+    from signgen.data.tokens import load_tokens, tokenise_split
+
+    encoder, model = pose_reading_tokeniser()
     out = tokenise_split(model, encoder, tiny_data_root / "synthsign", "dev",
                          tmp_path / "dev", fsq_id="abc123", progress=False)
     tokens = load_tokens(out, "abc123").samples[0]["tokens"]

@@ -129,19 +129,13 @@ def test_condition_mirror_redraws_the_mirror_image(lefty_root, one_thread):
 
 def test_canonical_tokens_mirror_only_the_left_handed_signers(lefty_root, tmp_path,
                                                               one_thread):
-    from test_fsq_autoencoder import tiny_model
+    from test_fsq_autoencoder import pose_reading_tokeniser
 
     from signgen.data.synthsign.mirroring import ConditionMirror
     from signgen.data.tokens import _mirrored_item, load_tokens, tokenise_split
-    from signgen.models.condition_encoder import MultiConditionEncoder
 
     root, signer = lefty_root
-    torch.manual_seed(0)
-    encoder = MultiConditionEncoder(block_out_channels=[4, 8], embedding_channels=4,
-                                    out_channels=4).eval()
-    model = tiny_model(embedding_size=(32, 32), pose_input=True)
-    with torch.no_grad():  # an untrained pose path is faint: make it count
-        model.pose_encoder[-1].weight.mul_(50)
+    encoder, model = pose_reading_tokeniser()
     plain = tokenise_split(model, encoder, root, "dev", tmp_path / "plain", "abc",
                            progress=False)
     canonical = tokenise_split(model, encoder, root, "dev", tmp_path / "canonical", "abc",
