@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signgen.config import load_config  # noqa: E402
+from signgen.data.synthsign.mirroring import left_handed_signers  # noqa: E402
 from signgen.eval import metrics  # noqa: E402
 from signgen.eval.recogniser import recognise_poses  # noqa: E402
 from signgen.eval.score import Evaluators, iter_ground_truth, split_samples  # noqa: E402
@@ -69,8 +70,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.overrides)
     root = Path(cfg.data.root) / cfg.data.dataset
-    left = {s["signer_id"] for s in json.loads((root / "signers.json").read_text())
-            if s["handedness"] == "left"}
+    left = set(left_handed_signers(root))
     evaluators = Evaluators.load(cfg.eval.weights_dir)
     samples = split_samples(root, args.split, args.num)
     decoding = dataclasses.asdict(cfg.translator.decoding)
