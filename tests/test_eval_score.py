@@ -148,6 +148,36 @@ def test_video_model_system_renders_frame_aligned_video(setup, tmp_path, one_thr
         VideoModelSystem(tmp_path / "none", root, "stage1_gt_conditions")
 
 
+def test_vae_reconstruction_decodes_the_ground_truth_frame_by_frame(setup, tmp_path,
+                                                                     one_thread):
+    """``vae_reconstruction``: the ground truth through the video model's VAE, frame
+    aligned; an identity-like VAE would score as the ground truth."""
+    from test_video_pipeline import make_pipeline
+
+    from signgen.eval.score import GroundTruth
+    from signgen.eval.systems import VAEReconstructionSystem
+
+    cfg, root, evaluators, _ = setup
+    pipe = make_pipeline(size=64)
+    pipe.save_pretrained(tmp_path / "video")
+    system = VAEReconstructionSystem(tmp_path / "video", batch_size=3)
+    video = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    out = system.generate(GroundTruth({"sample_id": "x"}, video, None, None, (1.0,) * 3))
+    assert out.frame_aligned and out.video.shape == video.shape and out.video.dtype == np.uint8
+    x = torch.from_numpy(video[3:4]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():  # frame 3, alone, decodes to the same frame (batches independent)
+        alone = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mean).sample
+    alone = ((alone.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0)
+    assert np.abs(out.video[3].astype(int) - alone.numpy().astype(int)).max() <= 1
+    result = score_system(system, root, "test_unseen_signers", evaluators, progress=False)
+    assert result["system"] == "vae_reconstruction" and result["ssim"] < 0.99
+    alone_vae = VAEReconstructionSystem(tmp_path / "video" / "vae")  # a VAE folder itself
+    assert np.array_equal(alone_vae.generate(GroundTruth({}, video, None, None, None)).video,
+                          out.video)
+    with pytest.raises(SignGenError, match="no VAE"):
+        VAEReconstructionSystem(tmp_path / "none")
+
+
 def test_stage2_decoded_system_scores_video_and_token_statistics(setup, tmp_path, one_thread):
     from test_video_pipeline import make_pipeline
 

@@ -277,6 +277,74 @@ def test_an_fsq_and_its_translator_replace_those_of_an_assembled_pipeline(tmp_pa
     assert out.smplx_pose.shape[1] == 165
 
 
+def test_a_renderer_on_the_same_condition_encoder_replaces_the_video_model(tmp_path,
+                                                                          one_thread):
+    """``assemble --base --video``: a video model trained around the shipped pipeline's
+    own (half-precision) condition encoder replaces its VAE, UNet and reference encoder;
+    FSQ, translator and encoder stay; one with another condition encoder is refused."""
+    import json
+
+    from signgen.errors import SignGenError
+    from signgen.models.condition_encoder import MultiConditionEncoder
+    from signgen.paths import weights_hash
+    from signgen.pipelines.assemble import assemble, main
+
+    video, fsq, translator = _export_stages(build(), tmp_path)
+    base = assemble(video, fsq, translator, tmp_path / "base", storage_dtype="float16")
+    (base / "demo.json").write_text(json.dumps({"stages": {
+        "vae": {"steps": 3}, "vae_decoder": {"steps": 4}, "fsq": {"steps": 6}}}))
+    renderer = make_pipeline(temporal=True)
+    torch.manual_seed(3)  # another renderer of the same architecture
+    for module in (renderer.vae, renderer.unet, renderer.reference_encoder):
+        for parameter in module.parameters():
+            parameter.data.normal_(0, 0.05)
+    other = tmp_path / "other"
+    renderer.save_pretrained(other)  # its own (random) condition encoder: refused
+    args = ["--base", str(base), "--out", str(tmp_path / "o")]
+    with pytest.raises(SignGenError, match="another condition encoder"):
+        main([*args, "--video", str(other)])
+    renderer.condition_encoder = MultiConditionEncoder.from_pretrained(
+        base / "condition_encoder").float()  # as video.condition_encoder.pretrained_path
+    renderer.register_modules(condition_encoder=renderer.condition_encoder)
+    new = tmp_path / "new"
+    renderer.save_pretrained(new)
+    frames, vae = tmp_path / "frames", tmp_path / "vae2"
+    for folder, steps in ((frames, 5), (vae, 9)):
+        folder.mkdir()
+        (folder / "training.json").write_text(json.dumps({"steps": steps, "stage": "vae"}))
+    (new / "video.json").write_text(json.dumps({"phase": 2, "sampling": {"window": 4},
+                                                "frames_model": str(frames),
+                                                "vae": str(vae)}))
+    (new / "training.json").write_text(json.dumps({"steps": 7, "command": "video cmd"}))
+    assert weights_hash(new / "condition_encoder") != weights_hash(base / "condition_encoder")
+    assert main([*args, "--video", str(new)]) == 0
+    out = tmp_path / "o"
+    replaced = SignGenPipeline.from_pretrained(out)
+    assert _stored_as_half(replaced.unet, new / "unet")
+    assert _stored_as_half(replaced.vae, new / "vae")
+    for kept in ("condition_encoder", "fsq", "translator"):
+        assert weights_hash(out / kept) == weights_hash(base / kept)
+    stages = json.loads((out / "stages.json").read_text())
+    assert stages["video"] == str(new) and stages["video_json"]["sampling"] == {"window": 4}
+    assert stages.get("sampling") == json.loads((base / "stages.json").read_text()).get("sampling")
+    demo = json.loads((out / "demo.json").read_text())
+    assert demo["stages"]["video_temporal"]["command"] == "video cmd"
+    assert {k: v["steps"] for k, v in demo["stages"].items()} == {
+        "vae": 9, "video_frames": 5, "video_temporal": 7, "fsq": 6}  # no stale vae_decoder
+    assert demo["updates"][-1]["replaced"] == ["video"]
+    replaced.set_progress_bar_config(disable=True)
+    expected = SignGenPipeline(
+        translator=replaced.translator, fsq=replaced.fsq,
+        vae=type(renderer.vae).from_pretrained(new / "vae").half().float(),
+        unet=type(renderer.unet).from_pretrained(new / "unet").half().float(),
+        condition_encoder=replaced.condition_encoder,
+        reference_encoder=type(renderer.reference_encoder).from_pretrained(
+            new / "reference_encoder").half().float(),
+        scheduler=replaced.scheduler, text_tokenizer=replaced.text_tokenizer)
+    expected.set_progress_bar_config(disable=True)
+    assert np.array_equal(run(replaced).frames, run(expected).frames)
+
+
 def test_assembled_pipeline_records_the_sampling_it_is_run_with(tmp_path, one_thread):
     """The eval systems run a pipeline with the settings assemble recorded, not the
     (older) ones its video model was exported with."""

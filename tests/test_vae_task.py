@@ -62,7 +62,7 @@ def test_export_reload_decodes_identically(overrides, tmp_path, one_thread):
     task.export(model, tmp_path)
     reloaded = AutoencoderKL.from_pretrained(tmp_path)
     model.eval()  # from_pretrained returns eval mode (train mode differs by ~1e-6 on CPU)
-    latents = torch.randn(2, 4, 32, 32)
+    latents = torch.randn(2, model.config.latent_channels, 32, 32)
     with torch.no_grad():
         assert torch.equal(model.decode(latents).sample, reloaded.decode(latents).sample)
     assert reloaded.config.scaling_factor == model.config.scaling_factor != 0.18215
@@ -129,7 +129,9 @@ def test_loss_goes_through_a_ddp_wrapper(overrides, tmp_path, one_thread):
 
 
 def test_random_crops_keep_the_whole_frames_background(overrides, one_thread):
-    task = vae_task.build_task(load_config("tiny", [*overrides, "video.vae.train_crop=32"]))
+    task = vae_task.build_task(load_config("tiny", [
+        *overrides, "video.vae.train_crop=32", "video.vae.colour_augment=0",
+        "video.vae.hand_weight=1"]))  # plain frames, their own colours
     items = [task.train_dataset()[i] for i in (0, 5, 9)]
     batch = task.collate(items)
     assert batch["frames"].shape == (3, 3, 32, 32)
@@ -165,3 +167,60 @@ def test_decoder_finetuning_keeps_the_encoder_bit_identical(overrides, tmp_path,
     from signgen.training.tasks.video import vae_folder
 
     assert vae_folder(cfg) == tmp_path / "vae_decoder" / "model"
+
+
+def test_hand_mask_covers_the_render_and_its_outline():
+    render = torch.zeros(1, 3, 12, 12, dtype=torch.uint8)
+    render[0, 1, 5, 6] = 40  # one hand pixel, lit in one channel
+    mask = vae_task.hand_mask(render)[0, 0]
+    assert mask.sum() == 9 and mask[4:7, 5:8].all()
+
+
+def test_hand_pixels_weigh_more(one_thread):
+    """The hand weight moves the loss by exactly the hand pixels' share."""
+    torch.manual_seed(0)
+    model = AutoencoderKL(block_out_channels=(8,), norm_num_groups=4, latent_channels=2)
+    frames = torch.full((2, 3, 16, 16), -0.5)
+    frames[:, :, 4:12, 4:12] = 0.5  # the signer
+    hands = torch.zeros(2, 1, 16, 16, dtype=torch.bool)
+    hands[:, :, 5:7, 5:7] = True
+    plain, logs = vae_task.vae_loss(model, frames, 0.0, sample_posterior=False)
+    same, _ = vae_task.vae_loss(model, frames, 0.0, sample_posterior=False, hands=hands,
+                                hand_weight=1.0)  # at most the signer's weight: unchanged
+    heavy, heavy_logs = vae_task.vae_loss(model, frames, 0.0, sample_posterior=False,
+                                          hands=hands, hand_weight=50.0)
+    assert same.item() == pytest.approx(plain.item())
+    assert heavy.item() != pytest.approx(plain.item())
+    assert "l1_hands" not in logs and heavy_logs["l1_hands"] > 0
+    recon = model(frames, sample_posterior=False).sample
+    error = (recon - frames).abs().mean(dim=1, keepdim=True)
+    assert heavy_logs["l1_hands"] == pytest.approx(error[hands].mean().item(), rel=1e-5)
+
+
+def test_batches_carry_hands_and_colour_changes(overrides, one_thread):
+    """With a hand weight, batches carry hand masks cropped and flipped with their frames;
+    colour augmentation recolours frames (each frame's background is taken after it)."""
+    task = vae_task.build_task(load_config("tiny", [
+        *overrides, "video.vae.train_crop=32", "video.vae.hand_weight=8",
+        "video.vae.colour_augment=1.0"]))
+    items = [task.train_dataset()[i] for i in range(0, 40, 5)]
+    assert all(isinstance(item, tuple) and len(item) == 2 for item in items)
+    torch.manual_seed(0)
+    batch = task.collate(items)
+    assert batch["frames"].shape == (8, 3, 32, 32)
+    assert batch["hands"].shape == (8, 1, 32, 32) and batch["hands"].dtype == torch.bool
+    plain = vae_task.to_unit(torch.stack([frame for frame, _ in items]))
+    assert not torch.equal(batch["background"], vae_task.background_colour(plain))
+    # Without cropping, the hand masks are the renders' (flipped with their frame).
+    whole = vae_task.build_task(load_config("tiny", [*overrides, "video.vae.hand_weight=8",
+                                                     "video.vae.colour_augment=0"]))
+    torch.manual_seed(1)
+    batch = whole.collate(items)
+    renders = vae_task.hand_mask(torch.stack([r for _, r in items]).permute(0, 3, 1, 2))
+    for i, (frame, _) in enumerate(items):
+        flipped = not torch.equal(batch["frames"][i], vae_task.to_unit(frame[None])[0])
+        assert torch.equal(batch["hands"][i], renders[i].flip(-1) if flipped else renders[i])
+    assert renders.any()
+    model = whole.build_model()
+    loss, logs = whole.loss(model, batch)
+    assert torch.isfinite(loss) and logs["l1_hands"] > 0

@@ -210,7 +210,7 @@ def test_phase_two_needs_phase_one(tiny_overrides, tmp_path):
     import train
 
     cfg = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={tmp_path}", *SMALL])
-    with pytest.raises(SignGenError, match="python train.py --stage vae_decoder"):
+    with pytest.raises(SignGenError, match="python train.py --stage vae"):
         train.main(cfg, "video_frames", progress=False)
 
 
@@ -246,3 +246,40 @@ def test_colour_augmented_batches_encode_their_own_reference_latents(trained, on
     assert not torch.allclose(plain["latents"], shifted["latents"])
     if "reference_latents" in plain:
         assert not torch.allclose(plain["reference_latents"], shifted["reference_latents"])
+
+
+def test_a_pretrained_condition_encoder_stays_frozen_and_is_exported(trained, tiny_overrides,
+                                                                      tmp_path, one_thread):
+    """video.condition_encoder.pretrained_path: phase 1 trains the renderer around an
+    existing embedding; the exported encoder is that one, weight for weight; an encoder
+    of other conditions or widths is refused."""
+    from signgen.errors import ConfigError
+    from signgen.pipelines.sign_video import SignVideoPipeline
+    from signgen.training.tasks.video import VideoTask
+
+    cfg, out, _ = trained
+    overrides = [*tiny_overrides, f"experiment.output_dir={out}", *SMALL]
+    encoder = out / "video_frames" / "model" / "condition_encoder"
+    frozen = load_config("tiny", [*overrides,
+                                  f"video.condition_encoder.pretrained_path={encoder}"])
+    task = VideoTask(frozen, temporal=False, progress=False)
+    assert task.inputs_version != VideoTask(cfg, temporal=False, progress=False).inputs_version
+    model = task.build_model()
+    trainable = {id(p) for p in task.trainable_parameters(model)}
+    assert not any(id(p) in trainable for p in model.condition_encoder.parameters())
+    assert any(id(p) in trainable for p in model.unet.parameters())
+    loss, _ = task.loss(model, task.collate([task.train_dataset()[i] for i in range(2)]))
+    loss.backward()
+    assert all(p.grad is None for p in model.condition_encoder.parameters())
+    task.export(model, tmp_path / "export")
+    original = SignVideoPipeline.from_pretrained(out / "video_frames" / "model")
+    exported = SignVideoPipeline.from_pretrained(tmp_path / "export")
+    a, b = original.condition_encoder.state_dict(), exported.condition_encoder.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for bad, message in ((["video.condition_encoder.conditions=[pose_map]"], "reads"),
+                         (["video.denoiser.block_out_channels=[32,32]"], "outputs")):
+        wrong = load_config("tiny", [*overrides, *bad,
+                                     f"video.condition_encoder.pretrained_path={encoder}"])
+        with pytest.raises(ConfigError, match=message):
+            VideoTask(wrong, temporal=False, progress=False).build_model()
+

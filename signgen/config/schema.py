@@ -284,6 +284,14 @@ class VAEModelConfig:
     # Train on random square crops of this size (None: whole frames). The VAE is fully
     # convolutional (without mid-block attention), so crops cut the cost per step.
     train_crop: Optional[int] = None
+    # Loss weight of the hand pixels (the 3D-hand render's pixels, dilated by one; the rest
+    # of the signer gets FOREGROUND_WEIGHT): fingers are ~1 % of a frame and carry the signing.
+    # 1 leaves them at the signer's weight.
+    hand_weight: float = field(default=1.0, metadata={"min": 1.0})
+    # Probability per frame of one random colour change (channel order and per-channel
+    # gain, as video.colour_augment): a VAE that saw only the training signers' colours
+    # decodes an unseen signer's grey background as a training signer's green.
+    colour_augment: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass
@@ -293,6 +301,11 @@ class ConditionEncoderModelConfig:
     ``block_out_channels`` must downsample by the VAE factor (len = VAE's len)."""
 
     conditions: List[str] = field(default_factory=lambda: ["pose_map", "hand_render"])
+    # A trained MultiConditionEncoder folder (e.g. a pipeline's ``condition_encoder``),
+    # loaded and kept frozen in phase 1: the renderer is retrained around an existing
+    # embedding (say, on a new VAE), so FSQ autoencoders and translators trained on that
+    # embedding stay valid. None: the encoder is built from the keys below and trained.
+    pretrained_path: Optional[str] = None
     block_out_channels: List[int] = field(default_factory=lambda: [16, 32, 64])
     embedding_channels: int = positive(32)
     # Training: each condition is dropped independently with this probability.

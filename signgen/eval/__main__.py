@@ -7,6 +7,8 @@
                                  [--model DIR] [--steps N] [--guidance S]
     python -m signgen.eval score --system regression_translator --split test_novel_sentences
                                  [--model DIR]
+    python -m signgen.eval score --system vae_reconstruction --split test_unseen_signers
+                                 [--model DIR]   (the ground truth through the model's VAE)
     python -m signgen.eval report [--out docs/results.md]
 
 ``score`` writes benchmarks/results/<system>__<split>.json and .md; ``report``
@@ -29,7 +31,7 @@ from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
            "stage1_no_temporal", "stage2_decoded", "stage2_avatar", "text2video", "text2avatar",
-           "regression_translator")
+           "regression_translator", "vae_reconstruction")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -68,6 +70,11 @@ def _build_system(name: str, cfg, args):
                                 avatar_only=name == "text2avatar",
                                 decoding=dataclasses.asdict(cfg.translator.decoding),
                                 tell_signer=not args.unknown_signer)
+    if name == "vae_reconstruction":  # the ground truth through stage I's VAE
+        from signgen.eval.systems import VAEReconstructionSystem
+        from signgen.paths import assets_dir, display_path
+
+        return VAEReconstructionSystem(args.model or display_path(assets_dir() / "pipeline"))
     if name == "regression_translator":  # issue #7's text -> SMPL-X regression baseline
         from signgen.eval.systems import RegressionTranslatorSystem
 
@@ -216,6 +223,9 @@ def _report(args) -> None:
              "inside the frame (SynthSign's rule). `stage2_avatar`: the sample's "
              "ground-truth conditions -> stage-I encoder -> FSQ tokens -> the FSQ pose "
              "head, no translator (the pose a perfect translator would reach). "
+             "`vae_reconstruction`: the ground-truth video encoded and decoded by a "
+             "video model's VAE (the best any stage-I video through that latent space "
+             "can score). "
              "`stage1_*` rows run on the first `num_samples` clips of the split (see "
              "each file's `command` and `system_info`); `system [tag]`: a variant of "
              "the system's settings, named in its `command`.", "",

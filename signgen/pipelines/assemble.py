@@ -26,6 +26,12 @@ without the other stages' export folders:
 With ``--fsq`` as well, stages II and III are both replaced: an FSQ autoencoder trained on
 the base pipeline's condition encoder (``fsq.video_model=assets/pipeline``) and a
 translator trained on that FSQ's tokens.
+
+``--video`` with ``--base`` replaces the renderer (VAE, UNet, reference encoder,
+scheduler) by a stage-I export trained around the base's own condition encoder
+(``video.condition_encoder.pretrained_path=assets/pipeline/condition_encoder``): the
+embedding, hence the FSQ autoencoder and translator, stay as they are. A video model with
+any other condition encoder (compared weight by weight) is refused.
 """
 
 from __future__ import annotations
@@ -72,15 +78,90 @@ def stage_summary(model_dir: Path) -> dict:
                                      "eval")}
 
 
-def replace_stages(base: Path, translator: Path, out: Path,
-                       fsq: Path | None = None, command: str | None = None) -> Path:
+VIDEO_PARTS = ("vae", "unet", "reference_encoder", "scheduler")  # what --video replaces
+RENDERER_STAGES = ("vae", "vae_decoder", "video_frames", "video_temporal")  # their training
+
+
+def same_condition_encoder(video: Path, base: Path) -> bool:
+    """Whether the stage-I export ``video`` holds ``base``'s condition encoder: the same
+    config and, rounded to the dtype ``base`` stores, the same weights."""
+    import torch
+
+    from signgen.loading import load_pretrained
+    from signgen.models.condition_encoder import MultiConditionEncoder
+
+    ours = load_pretrained(MultiConditionEncoder, base / "condition_encoder")
+    theirs = load_pretrained(MultiConditionEncoder, video / "condition_encoder")
+    def settings(model):
+        return {k: v for k, v in model.config.items() if not k.startswith("_")}
+
+    if settings(ours) != settings(theirs):
+        return False
+    mine, other = ours.state_dict(), theirs.state_dict()
+    return mine.keys() == other.keys() and all(
+        torch.equal(mine[k], other[k].to(mine[k].dtype)) for k in mine)
+
+
+def replace_renderer(video: Path, folder: Path, dtype) -> None:
+    """Save the renderer parts (``VIDEO_PARTS``) of the stage-I export ``video`` into
+    the pipeline folder ``folder`` (weights as ``dtype``) and name them in its
+    ``model_index.json``."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from signgen.loading import load_pretrained
+    from signgen.pipelines.sign_video import SignVideoPipeline
+
+    parts = load_pretrained(SignVideoPipeline, video)
+    index = json.loads((folder / "model_index.json").read_text())
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # no "keep in float32" notice per component
+    try:
+        for name in VIDEO_PARTS:
+            part = getattr(parts, name)
+            if name != "scheduler":
+                part = part.to(dtype=dtype)
+            part.save_pretrained(folder / name)
+            index[name] = [type(part).__module__.split(".")[0]
+                           if type(part).__module__.startswith("diffusers")
+                           else type(part).__module__, type(part).__name__]
+    finally:
+        diffusers_logging.set_verbosity(level)
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True)
+                                             + "\n")
+
+
+def video_stage_summaries(video: Path) -> dict:
+    """``demo.json``'s entries for a stage-I export, from the ``training.json`` files that
+    exist: its own (``video_temporal`` or ``video_frames``, by its phase), phase 1's (a
+    phase-2 export's ``video.json`` names it in ``frames_model``) and its VAE's (``vae``,
+    or ``vae_decoder`` for a fine-tuned decoder)."""
+    summaries = {}
+    info = json.loads((video / "video.json").read_text()) if (video / "video.json").is_file() \
+        else {}
+    if (video / "training.json").is_file():
+        phase = "video_temporal" if info.get("phase") == 2 else "video_frames"
+        summaries[phase] = stage_summary(video)
+    frames = Path(info["frames_model"]) if info.get("frames_model") else None
+    if frames is not None and (frames / "training.json").is_file():
+        summaries["video_frames"] = stage_summary(frames)
+    vae = Path(info["vae"]) if info.get("vae") else None
+    if vae is not None and (vae / "training.json").is_file():
+        stage = json.loads((vae / "training.json").read_text()).get("stage", "vae")
+        summaries[stage if stage in ("vae", "vae_decoder") else "vae"] = stage_summary(vae)
+    return summaries
+
+
+def replace_stages(base: Path, translator: Path | None, out: Path,
+                   fsq: Path | None = None, command: str | None = None,
+                   video: Path | None = None) -> Path:
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
-    text tokenizer) of ``translator`` and, if given, the exported FSQ autoencoder ``fsq``,
-    stored in ``base``'s storage dtype; ``base``'s ``demo.json`` (if any) gets the new
-    stages' training summaries and an ``updates`` entry (``command``, git commit).
+    text tokenizer) of ``translator``, if given, the exported FSQ autoencoder ``fsq`` and,
+    if given, the renderer of the stage-I export ``video`` (``VIDEO_PARTS``), stored in
+    ``base``'s storage dtype; ``base``'s ``demo.json`` (if any) gets the new stages'
+    training summaries and an ``updates`` entry (``command``, git commit).
     Raises SignGenError unless that translator learnt the tokens of the FSQ weights it
-    will decode through (``fsq``'s, else ``base``'s) and ``fsq`` was trained on
-    ``base``'s condition encoder."""
+    will decode through (``fsq``'s, else ``base``'s), ``fsq`` was trained on ``base``'s
+    condition encoder and ``video`` holds that condition encoder."""
     import torch
 
     from signgen.data.text_tokenizer import TextTokenizer
@@ -89,12 +170,30 @@ def replace_stages(base: Path, translator: Path, out: Path,
     from signgen.models.translator import SignTranslator
     from signgen.pipelines.sign_gen import SignGenPipeline
 
-    base, translator, out = map(Path, (base, translator, out))
+    base, out = Path(base), Path(out)
+    if translator is None and fsq is None and video is None:
+        raise SignGenError("nothing to replace: give a translator, an FSQ autoencoder "
+                           "and/or a video model")
     if not (base / "stages.json").is_file() or not (base / "fsq").is_dir():
         raise SignGenError(f"{base} is not an assembled signgen pipeline (no stages.json)")
-    if not (translator / "translator.json").is_file():
-        raise SignGenError(f"{translator} is not an exported translator (no translator.json); "
-                           f"train it with python train.py --stage translator")
+    if video is not None:
+        video = Path(video)
+        if not (video / "model_index.json").is_file():
+            raise SignGenError(f"{video} is not an exported video model (no "
+                               f"model_index.json); train it with python train.py --stage video")
+        if not same_condition_encoder(video, base):
+            raise SignGenError(
+                f"the video model in {video} has another condition encoder than {base}: its "
+                f"FSQ autoencoder and translator would not fit; train the video model with "
+                f"video.condition_encoder.pretrained_path={base / 'condition_encoder'}")
+    if translator is None and fsq is not None:
+        raise SignGenError("a new FSQ autoencoder needs a translator trained on its tokens")
+    if translator is not None:
+        translator = Path(translator)
+        if not (translator / "translator.json").is_file():
+            raise SignGenError(f"{translator} is not an exported translator (no "
+                               f"translator.json); train it with python train.py --stage "
+                               f"translator")
     if fsq is not None:
         fsq = Path(fsq)
         if not (fsq / "fsq.json").is_file():
@@ -106,24 +205,37 @@ def replace_stages(base: Path, translator: Path, out: Path,
             raise SignGenError(f"the FSQ autoencoder in {fsq} was trained on condition "
                                f"encoder {trained_on}, the pipeline in {base} has {encoder}: "
                                f"train it with fsq.video_model={base}")
-    fsq_dir = fsq if fsq is not None else base / "fsq"
-    fsq_id = weights_hash(fsq_dir)
-    learnt = json.loads((translator / "translator.json").read_text())["fsq_id"]
-    if learnt != fsq_id:
-        raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
-                           f"checkpoint {learnt}, not of {fsq_dir} ({fsq_id})")
+    if translator is not None:
+        fsq_dir = fsq if fsq is not None else base / "fsq"
+        fsq_id = weights_hash(fsq_dir)
+        learnt = json.loads((translator / "translator.json").read_text())["fsq_id"]
+        if learnt != fsq_id:
+            raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
+                               f"checkpoint {learnt}, not of {fsq_dir} ({fsq_id})")
     stages = json.loads((base / "stages.json").read_text())
     dtype = getattr(torch, stages.get("storage_dtype", "float32"))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
-    replaced = ("translator", "text_tokenizer", *(("fsq",) if fsq is not None else ()))
-    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns(*replaced))
-    load_pretrained(SignTranslator, translator).to(dtype).save_pretrained(tmp / "translator")
-    TextTokenizer.load(translator).save(tmp / "text_tokenizer")
+    replaced = (*(("video",) if video is not None else ()),
+                *(("fsq",) if fsq is not None else ()),
+                *(("translator",) if translator is not None else ()))
+    folders = {"video": VIDEO_PARTS, "fsq": ("fsq",),
+               "translator": ("translator", "text_tokenizer")}
+    shutil.copytree(base, tmp, ignore=shutil.ignore_patterns(
+        *(name for stage in replaced for name in folders[stage])))
+    if translator is not None:
+        load_pretrained(SignTranslator, translator).to(dtype).save_pretrained(
+            tmp / "translator")
+        TextTokenizer.load(translator).save(tmp / "text_tokenizer")
+        stages["translator"] = str(translator)
     if fsq is not None:
         load_pretrained(FSQAutoencoder, fsq).to(dtype).save_pretrained(tmp / "fsq")
         stages["fsq"] = str(fsq)
-    stages["translator"] = str(translator)
+    if video is not None:
+        replace_renderer(video, tmp, dtype)
+        stages["video"] = str(video)
+        stages["video_json"] = (json.loads((video / "video.json").read_text())
+                                if (video / "video.json").is_file() else None)
     stages["base"] = str(base)
     if (tmp / DEMO_FILE).is_file():  # the base's provenance, with the replaced stages'
         from signgen.provenance import git_commit
@@ -132,11 +244,13 @@ def replace_stages(base: Path, translator: Path, out: Path,
         for stage, folder in (("fsq", fsq), ("translator", translator)):
             if folder is not None and (folder / "training.json").is_file():
                 demo.setdefault("stages", {})[stage] = stage_summary(folder)
+        if video is not None:  # the base's renderer stages no longer apply
+            demo["stages"] = {k: v for k, v in demo.get("stages", {}).items()
+                              if k not in RENDERER_STAGES}
+            demo["stages"].update(video_stage_summaries(video))
         # and how it came to be: every stage replacement, oldest first
         demo.setdefault("updates", []).append({
-            "command": command, "replaced": [s for s in ("fsq", "translator")
-                                             if s in replaced],
-            "git_commit": git_commit()})
+            "command": command, "replaced": list(replaced), "git_commit": git_commit()})
         (tmp / DEMO_FILE).write_text(json.dumps(demo, indent=2) + "\n")
     (tmp / "stages.json").write_text(json.dumps(stages, indent=2) + "\n")
     SignGenPipeline.from_pretrained(tmp)  # loads: its parts belong together
@@ -214,9 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--video", help="exported stage-I pipeline folder")
     parser.add_argument("--fsq", help="exported FSQ autoencoder folder")
-    parser.add_argument("--base", help="an assembled pipeline whose translator --translator "
-                        "replaces (and its FSQ autoencoder, with --fsq); instead of --video")
-    parser.add_argument("--translator", required=True, help="exported translator folder")
+    parser.add_argument("--base", help="an assembled pipeline whose stages the given ones "
+                        "replace: --translator (and --fsq with it) and/or --video (a "
+                        "renderer trained on the base's condition encoder)")
+    parser.add_argument("--translator", help="exported translator folder")
     parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
     parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
     parser.add_argument("--storage-dtype", default="float32", choices=STORAGE_DTYPES,
@@ -224,16 +339,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the pipeline folder to write")
     args = parser.parse_args(argv)
     if args.base:
-        if args.video or args.signers:
-            parser.error("--base keeps the base pipeline's video model and signers")
+        if args.signers:
+            parser.error("--base keeps the base pipeline's signers")
+        if not (args.translator or args.video):
+            parser.error("--base needs --translator and/or --video")
         command = " ".join(["python -m signgen.pipelines.assemble",
                             *(sys.argv[1:] if argv is None else argv)])
-        out = replace_stages(Path(args.base), Path(args.translator), Path(args.out),
-                             Path(args.fsq) if args.fsq else None, command=command)
+        out = replace_stages(Path(args.base),
+                             Path(args.translator) if args.translator else None,
+                             Path(args.out), Path(args.fsq) if args.fsq else None,
+                             command=command,
+                             video=Path(args.video) if args.video else None)
         print(f"pipeline -> {out}")
         return 0
-    if not (args.video and args.fsq):
-        parser.error("--video and --fsq are required (or --base)")
+    if not (args.video and args.fsq and args.translator):
+        parser.error("--video, --fsq and --translator are required (or --base)")
     out = assemble(Path(args.video), Path(args.fsq), Path(args.translator), Path(args.out),
                    Path(args.signers) if args.signers else None, args.signer_ids,
                    args.storage_dtype)

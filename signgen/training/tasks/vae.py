@@ -88,15 +88,26 @@ def foreground_mask(frames: torch.Tensor, background: torch.Tensor | None = None
     return distance > 2 * FOREGROUND_THRESHOLD  # [-1,1] units: 2 per 255
 
 
+def hand_mask(hand_render: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) bool: the pixels of (B,3,H,W) uint8 hand renders (any channel above 0;
+    black elsewhere) dilated by one pixel, so the hands' outline counts too."""
+    drawn = (hand_render > 0).any(dim=1, keepdim=True).float()
+    return torch.nn.functional.max_pool2d(drawn, 3, stride=1, padding=1) > 0
+
+
 def vae_loss(model, frames: torch.Tensor, kl_weight: float,
              background: torch.Tensor | None = None,
-             sample_posterior: bool = True) -> tuple[torch.Tensor, dict]:
+             sample_posterior: bool = True, hands: torch.Tensor | None = None,
+             hand_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Signer-weighted L1 of a posterior sample's reconstruction + kl_weight x KL.
 
     Args:
         model: an ``AutoencoderKL``, possibly DDP-wrapped; frames: (B,3,H,W) in [-1,1].
+        hands: (B,1,H,W) bool hand pixels (``hand_mask``), weighted
+            max(``hand_weight``, FOREGROUND_WEIGHT); None: no hand weighting.
     Returns:
-        the scalar loss and numbers to log (l1, l1_signer: per-pixel means; kl: per image).
+        the scalar loss and numbers to log (l1, l1_signer, l1_hands: per-pixel means;
+        kl: per image).
     """
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
@@ -115,12 +126,17 @@ def vae_loss(model, frames: torch.Tensor, kl_weight: float,
     error = (recon.float() - frames).abs()  # b c h w
     foreground = foreground_mask(frames, background)
     weight = torch.where(foreground, FOREGROUND_WEIGHT, 1.0)  # b 1 h w
+    if hands is not None:
+        weight = torch.where(hands, max(hand_weight, FOREGROUND_WEIGHT), weight)
     channels, pixels = frames.shape[1], frames[0, 0].numel()
     l1 = (weight * error).sum() / (weight.sum() * channels)
     kl = posterior.kl().mean()  # summed over each latent, mean over the batch
     loss = l1 + kl_weight * kl / (channels * pixels)
     signer = (foreground * error).sum() / (foreground.sum() * channels).clamp(min=1)
-    return loss, {"l1": error.mean().item(), "l1_signer": signer.item(), "kl": kl.item()}
+    logs = {"l1": error.mean().item(), "l1_signer": signer.item(), "kl": kl.item()}
+    if hands is not None:
+        logs["l1_hands"] = ((hands * error).sum() / (hands.sum() * channels).clamp(min=1)).item()
+    return loss, logs
 
 
 @torch.no_grad()
@@ -148,16 +164,21 @@ def evenly_spaced(count: int, total: int) -> np.ndarray:
 
 
 class CachedFrames(Dataset):
-    """Items: single frames (H,W,3) uint8 of a frame cache."""
+    """Items: single frames (H,W,3) uint8 of a frame cache, or (with ``hands``) pairs of
+    the frame and its hand render (H,W,3) uint8."""
 
-    def __init__(self, cache: FrameCache) -> None:
+    def __init__(self, cache: FrameCache, hands: bool = False) -> None:
         self.video = cache.video
+        self.hand_render = cache.hand_render if hands else None
 
     def __len__(self) -> int:
         return len(self.video)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(np.array(self.video[index]))  # a writable copy
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        frame = torch.from_numpy(np.array(self.video[index]))  # a writable copy
+        if self.hand_render is None:
+            return frame
+        return frame, torch.from_numpy(np.array(self.hand_render[index]))
 
 
 class VAETask:
@@ -185,6 +206,7 @@ class VAETask:
         self.root = dataset_root(cfg)
         self._train: FrameCache | None = None
         self._eval_frames: np.ndarray | None = None
+        self._eval_hands: np.ndarray | None = None
 
     def train_cache(self) -> FrameCache:
         if self._train is None:
@@ -225,23 +247,43 @@ class VAETask:
             sample_size=height)
 
     def train_dataset(self) -> Dataset:
-        return CachedFrames(self.train_cache())
+        return CachedFrames(self.train_cache(), hands=self.model_cfg.hand_weight > 1)
 
-    def collate(self, items: list[torch.Tensor]) -> dict:
-        """frames (B,3,S,S) in [-1,1] (flipped at random; random crops of ``train_crop``
-        when set) and each frame's background colour (B,3,1,1), taken before cropping."""
+    def collate(self, items: list) -> dict:
+        """frames (B,3,S,S) in [-1,1] (flipped at random; recoloured with probability
+        ``colour_augment``; random crops of ``train_crop`` when set), each frame's
+        background colour (B,3,1,1), taken before cropping, and, when the items carry hand
+        renders, ``hands`` (B,1,S,S) bool (``hand_mask``), flipped and cropped alike."""
+        from signgen.training.tasks.video import colour_shift, random_colour_changes
+
+        hands = None
+        if isinstance(items[0], tuple):
+            items, renders = zip(*items, strict=True)
+            hands = hand_mask(torch.stack(renders).permute(0, 3, 1, 2))
         frames = to_unit(torch.stack(items))
+        if self.model_cfg.colour_augment > 0:
+            _, order, gain = random_colour_changes(len(frames), self.model_cfg.colour_augment)
+            frames = colour_shift(frames, order, gain)
         flip = torch.rand(len(frames)) < 0.5
         frames = torch.where(flip[:, None, None, None], frames.flip(-1), frames)
+        if hands is not None:
+            hands = torch.where(flip[:, None, None, None], hands.flip(-1), hands)
         background = background_colour(frames)
         crop = self.model_cfg.train_crop
         if crop:
             height, width = frames.shape[-2:]
             tops = torch.randint(0, height - crop + 1, (len(frames),)).tolist()
             lefts = torch.randint(0, width - crop + 1, (len(frames),)).tolist()
+            windows = list(zip(tops, lefts, strict=True))
             frames = torch.stack([f[:, t:t + crop, x:x + crop]
-                                  for f, t, x in zip(frames, tops, lefts, strict=True)])
-        return {"frames": frames, "background": background}
+                                  for f, (t, x) in zip(frames, windows, strict=True)])
+            if hands is not None:
+                hands = torch.stack([h[:, t:t + crop, x:x + crop]
+                                     for h, (t, x) in zip(hands, windows, strict=True)])
+        batch = {"frames": frames, "background": background}
+        if hands is not None:
+            batch["hands"] = hands
+        return batch
 
     def trainable_parameters(self, model):
         vae = getattr(model, "module", model)
@@ -252,19 +294,26 @@ class VAETask:
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         device = next(model.parameters()).device  # the loop leaves batches where collate made them
+        hands = batch.get("hands")
         return vae_loss(model, batch["frames"].to(device), self.model_cfg.kl_weight,
                         batch["background"].to(device),
-                        sample_posterior=not self.decoder_only)
+                        sample_posterior=not self.decoder_only,
+                        hands=None if hands is None else hands.to(device),
+                        hand_weight=self.model_cfg.hand_weight)
 
     def evaluate(self, model) -> dict[str, float]:
         if self._eval_frames is None:
             dev = FrameCache.open(self.root, "dev")
-            self._eval_frames = np.array(dev.video[evenly_spaced(EVAL_FRAMES, len(dev))])
+            picked = evenly_spaced(EVAL_FRAMES, len(dev))
+            self._eval_frames = np.array(dev.video[picked])
+            renders = torch.from_numpy(np.array(dev.hand_render[picked])).permute(0, 3, 1, 2)
+            self._eval_hands = hand_mask(renders)[:, 0].numpy()
         frames = self._eval_frames
         recon = reconstruct(model, frames)
         signer = foreground_mask(to_unit(frames))[:, 0].numpy()
         return {"psnr": metrics.psnr(frames, recon), "ssim": metrics.ssim(frames, recon),
-                "psnr_signer": metrics.psnr(frames, recon, mask=signer)}
+                "psnr_signer": metrics.psnr(frames, recon, mask=signer),
+                "psnr_hands": metrics.psnr(frames, recon, mask=self._eval_hands)}
 
     def export(self, model, folder: Path) -> None:
         cache = self.train_cache()

@@ -135,6 +135,18 @@ def colour_shift(images: torch.Tensor, order: torch.Tensor, gain: torch.Tensor) 
     return (shifted * 2 - 1).clamp(-1, 1)
 
 
+def random_colour_changes(size: int, probability: float
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw ``colour_shift``'s arguments for ``size`` samples: each changes with
+    ``probability`` (a random channel order and gains in [0.75, 1.25]); the others keep
+    the identity. Returns (changed (B,) bool, order (B,3) int64, gain (B,3) float)."""
+    changed = torch.rand(size) < probability
+    order = torch.stack([torch.randperm(3) if c else torch.arange(3)
+                         for c in changed.tolist()])
+    gain = torch.where(changed[:, None], 0.75 + 0.5 * torch.rand(size, 3), torch.ones(size, 3))
+    return changed, order, gain
+
+
 class VideoTask:
     """Phase 1 (``temporal=False``) or phase 2 (``temporal=True``) of the video model."""
 
@@ -155,10 +167,14 @@ class VideoTask:
         self.ema_decay = self.video.ema_decay
         # Frozen inputs (the VAE, the data, phase 1's UNet in phase 2) and the model recipe:
         # a run folder of another recipe is never resumed.
-        parts = [asdict(self.video.denoiser), asdict(self.video.condition_encoder),
-                 asdict(self.video.reference_encoder)]
-        if self.video.colour_augment:  # (absent when off: earlier runs keep their hash)
+        encoder = asdict(self.video.condition_encoder)
+        pretrained_encoder = encoder.pop("pretrained_path")
+        parts = [asdict(self.video.denoiser), encoder, asdict(self.video.reference_encoder)]
+        # (optional keys are absent when off: earlier runs keep their hash)
+        if self.video.colour_augment:
             parts.append({"colour_augment": self.video.colour_augment})
+        if pretrained_encoder:
+            parts.append({"condition_encoder": weights_hash(pretrained_encoder)})
         recipe = json.dumps(parts, sort_keys=True)
         self.inputs_version = (f"vae {weights_hash(self.vae_dir)} data "
                                f"{self.train_frames.plan_hash} recipe "
@@ -215,10 +231,14 @@ class VideoTask:
                               attention_heads=d.attention_heads,
                               cross_attention_dim=d.cross_attention_dim)
         c = self.video.condition_encoder
-        condition_encoder = MultiConditionEncoder(
-            conditions=list(c.conditions), block_out_channels=list(c.block_out_channels),
-            embedding_channels=c.embedding_channels,
-            out_channels=unet.config.block_out_channels[0])
+        if c.pretrained_path:
+            condition_encoder = self._pretrained_condition_encoder(
+                Path(c.pretrained_path), unet.config.block_out_channels[0])
+        else:
+            condition_encoder = MultiConditionEncoder(
+                conditions=list(c.conditions), block_out_channels=list(c.block_out_channels),
+                embedding_channels=c.embedding_channels,
+                out_channels=unet.config.block_out_channels[0])
         if condition_encoder.downsample_factor != self.vae_scale_factor:
             raise ConfigError(f"the condition encoder downsamples by "
                               f"{condition_encoder.downsample_factor}, the VAE by "
@@ -227,6 +247,24 @@ class VideoTask:
             block_out_channels=list(self.video.reference_encoder.block_out_channels),
             token_dim=unet.config.cross_attention_dim)
         return self._checkpointed(VideoParts(condition_encoder, reference_encoder, unet))
+
+    def _pretrained_condition_encoder(self, folder: Path, unet_channels: int):
+        """The frozen float32 encoder of ``folder``, checked against this config's
+        conditions and the UNet's first block (ConfigError naming what differs)."""
+        from signgen.loading import load_pretrained
+        from signgen.models.condition_encoder import MultiConditionEncoder
+
+        encoder = load_pretrained(MultiConditionEncoder, folder).float().eval()
+        conditions = list(self.video.condition_encoder.conditions)
+        if list(encoder.config.conditions) != conditions:
+            raise ConfigError(f"the condition encoder in {folder} reads "
+                              f"{list(encoder.config.conditions)}, this config "
+                              f"video.condition_encoder.conditions={conditions}")
+        if encoder.config.out_channels != unet_channels:
+            raise ConfigError(f"the condition encoder in {folder} outputs "
+                              f"{encoder.config.out_channels} channels, the UNet's first "
+                              f"block has {unet_channels} (video.denoiser.block_out_channels)")
+        return encoder.requires_grad_(False)
 
     def _checkpointed(self, parts: VideoParts) -> VideoParts:
         if self.video.gradient_checkpointing:
@@ -262,12 +300,8 @@ class VideoTask:
                  for k, v in batch.items()}
         shifted = None
         if augment > 0 and "latents" not in batch:
-            size = len(batch["video"])
-            shifted = torch.rand(size) < augment
-            order = torch.stack([torch.randperm(3) if s else torch.arange(3)
-                                 for s in shifted.tolist()]).to(device)
-            gain = torch.where(shifted[:, None], 0.75 + 0.5 * torch.rand(size, 3),
-                               torch.ones(size, 3)).to(device)
+            shifted, order, gain = random_colour_changes(len(batch["video"]), augment)
+            order, gain = order.to(device), gain.to(device)
             batch["video"] = colour_shift(batch["video"], order, gain)
             batch["reference"] = colour_shift(batch["reference"], order, gain)
         if "latents" not in batch:
@@ -361,4 +395,6 @@ class VideoTask:
                 "dataset_plan_hash": self.train_frames.plan_hash,
                 "clip_length": self.video.clip_length,
                 "sampling": asdict(self.video.sampling)}
+        if self.temporal:  # the phase-1 export it was lifted from
+            info["frames_model"] = str(frames_model_folder(self.cfg))
         (Path(folder) / "video.json").write_text(json.dumps(info, indent=2) + "\n")
