@@ -111,8 +111,9 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     out = Path(out) if out else assets_dir() / "pipeline"
     commit = git_commit()  # before this recipe writes into the (tracked) assets folder
     dataset = generate(cfg, progress=progress)
+    stages = [s for s in DEMO_STAGES if s != "vae_decoder" or cfg.video.finetune_vae_decoder]
     folders = {stage: main(cfg, stage, command=command, progress=progress)
-               for stage in DEMO_STAGES}
+               for stage in stages}
     fsq_dir = folders["fsq"]
     canonical = cfg.translator.canonical_handedness
     for split in dict.fromkeys((*cfg.translator.train_splits, "dev")):  # the translator's
@@ -124,9 +125,10 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     assemble(folders["video"], fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",
              sampling=asdict(cfg.video.sampling))
+    trained = [s for s in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq",
+                           "translator") if s != "vae_decoder" or cfg.video.finetune_vae_decoder]
     stages = {stage: stage_summary(Path(cfg.experiment.output_dir) / stage / "model")
-              for stage in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq",
-                            "translator")}
+              for stage in trained}
     (out / DEMO_FILE).write_text(json.dumps({
         "command": command, "seed": cfg.experiment.seed, "config_hash": config_hash(cfg),
         "git_commit": commit, "storage_dtype": "float16", "stages": stages},
