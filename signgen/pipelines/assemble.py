@@ -92,6 +92,7 @@ def same_condition_encoder(video: Path, base: Path) -> bool:
 
     ours = load_pretrained(MultiConditionEncoder, base / "condition_encoder")
     theirs = load_pretrained(MultiConditionEncoder, video / "condition_encoder")
+
     def settings(model):
         return {k: v for k, v in model.config.items() if not k.startswith("_")}
 

@@ -8,22 +8,26 @@ frozen sd-vae-ft-mse and has nothing to train here).
 Data: random frames of the train split from the memory-mapped frame cache
 (:class:`signgen.data.frame_cache.FrameCache`, built on first use), in [-1, 1].
 Augmentation: horizontal flip (a mirrored signer is still a plausible frame, and the VAE
-must not care about handedness; left-handed signers exist anyway).
+must not care about handedness; left-handed signers exist anyway) and, with
+``video.vae.colour_augment``, a random channel order and per-channel gains (a VAE that saw
+only the training signers' colours decodes an unseen signer's colours as theirs).
 
 Loss: L1 reconstruction with the signer's pixels up-weighted, plus ``kl_weight`` x KL to
 N(0, I). SynthSign backgrounds are flat, so the frame's corner colour separates signer from
 background: pixels differing from it by more than ``FOREGROUND_THRESHOLD`` in some channel
-get weight ``FOREGROUND_WEIGHT``, the rest 1. Hands are only a few pixels wide at 128 px
-and are what carries the signing, while the background is ~70 % of a frame and trivially
-easy; an unweighted loss spends its capacity there and blurs fingers. ``kl_weight`` keeps
-its meaning from latent diffusion (LDM's loss: L1 summed over each image's pixels + weight
-x KL summed over each latent); both terms are divided by the pixel count here, so the
-logged L1 is a per-pixel mean. No perceptual or adversarial loss: a stage-I decoder on
-flat synthetic frames does not need them at tiny scale.
+get weight ``FOREGROUND_WEIGHT``, the rest 1; with ``video.vae.hand_weight`` the pixels of
+the frame's 3D-hand render (dilated by one pixel, ``hand_mask``) get that weight. Hands
+are only a few pixels wide at 128 px and are what carries the signing, while the
+background is ~70 % of a frame and trivially easy; an unweighted loss spends its capacity
+there and blurs fingers. ``kl_weight`` keeps its meaning from latent diffusion (LDM's
+loss: L1 summed over each image's pixels + weight x KL summed over each latent); both
+terms are divided by the pixel count here, so the logged L1 is a per-pixel mean. No
+perceptual or adversarial loss: a stage-I decoder on flat synthetic frames does not need
+them at tiny scale.
 
 Evaluation: PSNR and SSIM (:mod:`signgen.eval.metrics`, uint8 frames) of the
 reconstructions (posterior mode) of ``EVAL_FRAMES`` fixed, evenly spaced dev frames, and
-PSNR on the signer's pixels only (``psnr_signer``).
+PSNR on the signer's pixels only (``psnr_signer``) and on the hand pixels (``psnr_hands``).
 
 Export: ``save_pretrained`` after setting ``scaling_factor`` = 1 / std of the latent means
 of ``SCALE_FRAMES`` evenly spaced train frames, so scaled latents have unit variance as
