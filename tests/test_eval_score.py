@@ -160,7 +160,7 @@ def test_vae_reconstruction_decodes_the_ground_truth_frame_by_frame(setup, tmp_p
     cfg, root, evaluators, _ = setup
     pipe = make_pipeline(size=64)
     pipe.save_pretrained(tmp_path / "video")
-    system = VAEReconstructionSystem(tmp_path / "video", batch_size=3)
+    system = VAEReconstructionSystem(tmp_path / "video")
     video = np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
     out = system.generate(GroundTruth({"sample_id": "x"}, video, None, None, (1.0,) * 3))
     assert out.frame_aligned and out.video.shape == video.shape and out.video.dtype == np.uint8

@@ -29,7 +29,7 @@ class VAEReconstructionSystem:
 
     name = "vae_reconstruction"
 
-    def __init__(self, pipeline_dir: str | Path, batch_size: int = 16) -> None:
+    def __init__(self, pipeline_dir: str | Path) -> None:
         """``pipeline_dir``: an AutoencoderKL folder, or a pipeline folder with ``vae/``."""
         from diffusers import AutoencoderKL
 
@@ -42,18 +42,13 @@ class VAEReconstructionSystem:
             raise SignGenError(f"no VAE in {pipeline_dir}; pass --model a VAE folder or a "
                                f"SignVideoPipeline or SignGenPipeline folder")
         self.vae = load_pretrained(AutoencoderKL, folder).float().eval()
-        self.batch_size = batch_size
         self.info = {"model": str(pipeline_dir)}
 
     def generate(self, gt: GroundTruth) -> SystemOutput:
-        import torch
+        from signgen.training.tasks.vae import reconstruct
 
-        video = torch.from_numpy(np.asarray(gt.video)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        with torch.no_grad():
-            frames = torch.cat([self.vae.decode(self.vae.encode(chunk).latent_dist.mean).sample
-                                for chunk in video.split(self.batch_size)])
-        frames = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return SystemOutput(video=frames.permute(0, 2, 3, 1).numpy(), frame_aligned=True)
+        return SystemOutput(video=reconstruct(self.vae, np.asarray(gt.video)),
+                            frame_aligned=True)
 
 
 class LookupConcatSystem:
