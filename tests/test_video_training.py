@@ -283,3 +283,53 @@ def test_a_pretrained_condition_encoder_stays_frozen_and_is_exported(trained, ti
         with pytest.raises(ConfigError, match=message):
             VideoTask(wrong, temporal=False, progress=False).build_model()
 
+
+
+def test_latent_hand_weight_marks_the_cells_under_a_hand():
+    from signgen.training.video_loss import latent_hand_weight
+
+    render = torch.zeros(2, 3, 3, 16, 16)  # (B,F,3,H,W), black where no hand
+    render[0, 1, 2, 5, 9] = 0.5  # one hand pixel: latent cell (1, 2) at factor 4
+    weight = latent_hand_weight(render, 4, 12.0)
+    assert weight.shape == (2, 3, 1, 4, 4)
+    expected = torch.ones(2, 3, 1, 4, 4)
+    expected[0, 1, 0, 1, 2] = 12.0
+    assert torch.equal(weight, expected)
+    assert torch.equal(latent_hand_weight(render[0], 4, 12.0), expected[0])
+
+
+def test_hand_weighted_loss_counts_hand_cells_more(trained, tiny_overrides, one_thread):
+    """video.hand_loss_weight: the same prediction error weighs more under a hand; weight
+    1 everywhere is the plain MSE; the option enters the run's inputs_version."""
+    from signgen.training.tasks.video import VideoTask
+    from signgen.training.video_loss import latent_hand_weight
+
+    cfg, out, _ = trained
+    task = VideoTask(cfg, temporal=False, progress=False)
+    model = task.build_model()
+    data = task.train_dataset()
+    items = [data[int(i)] for i in np.linspace(0, len(data) - 1, 4)]
+    batch = task._with_latents(task.collate(items), "cpu")
+    args = (torch.randn(batch["latents"].shape, generator=torch.Generator().manual_seed(0)),
+            torch.tensor([10, 30, 50, 70]), torch.zeros(4, 2, dtype=torch.bool),
+            torch.zeros(4, dtype=torch.bool))
+    with torch.no_grad():
+        plain = task._denoise_loss(model, batch, *args)
+        ones = task._denoise_loss(model, {**batch, "latent_weight": torch.ones(
+            4, 1, *batch["latents"].shape[-2:])}, *args)
+        cells = latent_hand_weight(batch["hand_render"], task.vae_scale_factor, 2.0) - 1
+        assert 0 < cells.mean() < 0.5
+        hands = task._denoise_loss(model, {**batch, "latent_weight": cells}, *args)
+        rest = task._denoise_loss(model, {**batch, "latent_weight": 1 - cells}, *args)
+        weighted = task._denoise_loss(model, {**batch, "latent_weight": 1 + 7 * cells}, *args)
+    torch.testing.assert_close(ones, plain)
+    share = 8 * cells.sum() / (8 * cells.sum() + (1 - cells).sum())  # hands' weight share
+    torch.testing.assert_close(weighted, share * hands + (1 - share) * rest)
+    heavy = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={out}", *SMALL,
+                                 "video.hand_loss_weight=8"])
+    heavy_task = VideoTask(heavy, temporal=False, progress=False)
+    assert heavy_task.inputs_version != task.inputs_version
+    torch.manual_seed(0)
+    loss, _ = heavy_task.loss(model, task.collate(items))
+    assert torch.isfinite(loss)
+    assert set(task.evaluate(model)) == {"dev_loss", "dev_loss_hands"}

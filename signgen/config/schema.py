@@ -392,6 +392,10 @@ class VideoConfig:
     # per-channel gain) applied alike to its frames and its reference image, so the model
     # copies colours from the reference instead of memorising the training signers'.
     colour_augment: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    # Training: weight of the denoising error on the latent cells under the 3D-hand render
+    # (``latent_hand_weight``; the rest weigh 1); 1 is the plain MSE. ``dev_loss`` stays
+    # unweighted; ``dev_loss_hands`` is the error on the hand cells alone.
+    hand_loss_weight: float = field(default=1.0, metadata={"min": 1.0})
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
     gradient_checkpointing: bool = False

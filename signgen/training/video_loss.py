@@ -5,7 +5,9 @@ Batch layout: ``latents`` (B,c,h,w) frames or (B,F,c,h,w) clips (VAE posterior m
 ``scaling_factor``); one (B or B*F,3,H,W) float tensor in [0,1] per condition name of
 the condition encoder (``pose_map``, ``hand_render``); ``reference`` (B,3,H,W) in [-1,1];
 ``reference_latents`` (B,c,h,w), the reference's scaled VAE latent, when the UNet takes it
-concatenated to its input (``unet.config.in_channels`` = 2c).
+concatenated to its input (``unet.config.in_channels`` = 2c); optionally
+``latent_weight`` (B,1,h,w) or (B,F,1,h,w), a non-negative weight per latent cell of the
+squared error (``latent_hand_weight``), absent: the plain MSE.
 """
 
 from __future__ import annotations
@@ -88,4 +90,24 @@ def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.T
         target = noise_scheduler.get_velocity(flat(latents), flat(noise), timestep_per_frame)
     else:
         target = flat(noise)
-    return F.mse_loss(pred.float(), target.float())
+    weight = batch.get("latent_weight")
+    if weight is None:
+        return F.mse_loss(pred.float(), target.float())
+    weight = flat(weight).float()
+    error = (pred.float() - target.float()).square() * weight
+    return error.sum() / (weight.sum() * pred.shape[1]).clamp_min(1e-8)
+
+
+def latent_hand_weight(hand_render: torch.Tensor, factor: int, hand_weight: float
+                       ) -> torch.Tensor:
+    """Per-latent-cell loss weights from hand renders: (..., 3, H, W) in [0,1] (black
+    where no hand) -> (..., 1, H/factor, W/factor) float, ``hand_weight`` on every latent
+    cell whose ``factor`` x ``factor`` pixels touch a drawn hand pixel, 1 elsewhere.
+
+    Hands are a few latent cells of a 32x32 frame and carry the signing; an unweighted
+    MSE spends the small UNet's capacity on the background and the body."""
+    drawn = (hand_render > 0).any(dim=-3, keepdim=True).float()
+    lead = drawn.shape[:-3]
+    cells = F.max_pool2d(drawn.flatten(0, -4) if lead else drawn[None], factor)
+    cells = cells.view(*lead, *cells.shape[-3:]) if lead else cells[0]
+    return 1.0 + (hand_weight - 1.0) * cells

@@ -18,8 +18,10 @@ the frozen VAE (posterior mean x ``scaling_factor``) per batch: a tiny-config ru
 
 Loss: MSE between the denoiser's prediction and the noise (``epsilon``) or the velocity
 (``v_prediction``) at a uniformly drawn timestep of the DDPM schedule (SD's scaled-linear
-betas). Evaluation: the same loss on fixed dev frames/clips with fixed noise and
-timesteps (``dev_loss``; comparable across steps and runs). Export: the whole
+betas); with ``video.hand_loss_weight`` > 1 the latent cells under the 3D-hand render
+weigh that much (``latent_hand_weight``). Evaluation: the plain MSE on fixed dev
+frames/clips with fixed noise and timesteps (``dev_loss``; comparable across steps and
+runs) and the same on the hand cells alone (``dev_loss_hands``). Export: the whole
 ``SignVideoPipeline`` folder, ready for ``SignVideoPipeline.from_pretrained``.
 """
 
@@ -38,7 +40,7 @@ from signgen.config.schema import SignGenConfig
 from signgen.errors import ConfigError, SignGenError
 from signgen.paths import weights_hash
 from signgen.training.tasks.keypoints import dataset_root
-from signgen.training.video_loss import VideoParts, training_scheduler
+from signgen.training.video_loss import VideoParts, latent_hand_weight, training_scheduler
 
 DEV_FRAMES = 32  # phase-1 evaluation: frames spread over the dev split
 DEV_CLIPS = 4  # phase-2 evaluation
@@ -173,6 +175,8 @@ class VideoTask:
         # (optional keys are absent when off: earlier runs keep their hash)
         if self.video.colour_augment:
             parts.append({"colour_augment": self.video.colour_augment})
+        if self.video.hand_loss_weight != 1:
+            parts.append({"hand_loss_weight": self.video.hand_loss_weight})
         if pretrained_encoder:
             parts.append({"condition_encoder": weights_hash(pretrained_encoder)})
         recipe = json.dumps(parts, sort_keys=True)
@@ -339,6 +343,9 @@ class VideoTask:
     def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device
         batch = self._with_latents(batch, device, self.video.colour_augment)
+        if self.video.hand_loss_weight != 1:
+            batch["latent_weight"] = latent_hand_weight(
+                batch["hand_render"], self.vae_scale_factor, self.video.hand_loss_weight)
         batch_size = len(batch["latents"])
         noise = torch.randn_like(batch["latents"])
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps,
@@ -369,16 +376,21 @@ class VideoTask:
             batch["noise"] = torch.randn(batch["latents"].shape, generator=g)
             steps = self.noise_scheduler.config.num_train_timesteps
             batch["timesteps"] = torch.linspace(0, steps - 1, len(items)).round().long()
+            # 1 on the latent cells under a hand, 0 elsewhere: dev_loss_hands
+            batch["hand_cells"] = latent_hand_weight(batch["hand_render"],
+                                                     self.vae_scale_factor, 2.0) - 1
             self._dev_batch = batch
         batch = self._dev_batch
         device = next(model.parameters()).device
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         n = len(batch["latents"])
         k = len(self.video.condition_encoder.conditions)
-        loss = self._denoise_loss(model, batch, batch["noise"], batch["timesteps"],
-                                  torch.zeros(n, k, dtype=torch.bool, device=device),
-                                  torch.zeros(n, dtype=torch.bool, device=device))
-        return {"dev_loss": loss.item()}
+        keep_all = (torch.zeros(n, k, dtype=torch.bool, device=device),
+                    torch.zeros(n, dtype=torch.bool, device=device))
+        loss = self._denoise_loss(model, batch, batch["noise"], batch["timesteps"], *keep_all)
+        hands = self._denoise_loss(model, {**batch, "latent_weight": batch["hand_cells"]},
+                                   batch["noise"], batch["timesteps"], *keep_all)
+        return {"dev_loss": loss.item(), "dev_loss_hands": hands.item()}
 
     def export(self, model: VideoParts, folder: Path) -> None:
         from signgen.pipelines.sign_video import SignVideoPipeline, make_scheduler
