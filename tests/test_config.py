@@ -46,6 +46,17 @@ def test_variants_layer_on_base_and_overrides_win():
     assert cfg.experiment.output_dir.endswith("outputs/tiny")
 
 
+def test_yaml_boolean_words_stay_words_in_overrides():
+    """``mixed_precision=no`` is the word "no", not YAML 1.1's false; boolean keys still
+    take yes/no/on/off."""
+    cfg = load_config("tiny", ["video.phase1_train.mixed_precision=no",
+                               "video.gradient_checkpointing=on",
+                               "video.finetune_vae_decoder=No"])
+    assert cfg.video.phase1_train.mixed_precision == "no"
+    assert cfg.video.gradient_checkpointing is True
+    assert cfg.video.finetune_vae_decoder is False
+
+
 def test_env_interpolation(monkeypatch):
     monkeypatch.setenv("SIGNGEN_DATA", "somewhere/data")
     assert load_config("tiny").data.root == "somewhere/data"

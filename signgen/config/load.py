@@ -56,6 +56,16 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
     return [*chain, (path, node)]
 
 
+# YAML 1.1 reads these words as booleans, so ``mixed_precision=no`` would arrive as the
+# string "False"; quoted they stay words (a boolean key still accepts them).
+_YAML_BOOLEAN_WORDS = {"y", "yes", "n", "no", "on", "off"}
+
+
+def _quote_boolean_words(override: str) -> str:
+    key, value = override.split("=", 1)
+    return f'{key}="{value}"' if value.lower() in _YAML_BOOLEAN_WORDS else override
+
+
 def _error_text(err: OmegaConfBaseException) -> str:
     key = getattr(err, "full_key", None)
     msg = str(getattr(err, "msg", err)).splitlines()[0]
@@ -99,7 +109,8 @@ def load_config(config: str | Path = DEFAULT_CONFIG,
     if bad:
         raise ConfigError(f"overrides must look like section.key=value, got {bad}")
     try:
-        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(
+            [_quote_boolean_words(o) for o in overrides]))
     except OmegaConfBaseException as err:
         raise ConfigError(f"override {_error_text(err)}") from err
     try:
