@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signgen.config import load_config  # noqa: E402
 from signgen.models.translator import SignTranslator, digits_to_codes  # noqa: E402
+from signgen.training.tasks.translator import build_translator  # noqa: E402
 
 
 def uncached_greedy(model: SignTranslator, text, mask, frames: int) -> torch.Tensor:
@@ -98,8 +99,9 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     levels = [int(level) for level in args.levels.split(",")]
-    sizes = dataclasses.asdict(cfg.translator.model)
-    sizes.pop("head")
+    # signer conditioning adds one embedding row per input: no speed difference
+    settings = dataclasses.replace(cfg.translator.model, signer_conditioning=False)
+    sizes = dataclasses.asdict(settings)
     text = torch.randint(1, args.vocab, (1, args.text_ids),
                          generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(text, dtype=torch.bool)
@@ -107,9 +109,10 @@ def main(argv=None) -> dict:
     results, params = {}, {}
     for head in ("codes", "digits"):
         torch.manual_seed(0)
-        model = SignTranslator(vocab_size=args.vocab, codebook_size=math.prod(levels),
-                               tokens_per_frame=args.tokens_per_frame,
-                               levels=levels if head == "digits" else None, **sizes).eval()
+        model = build_translator(dataclasses.replace(settings, head=head),
+                                 vocab_size=args.vocab, codebook_size=math.prod(levels),
+                                 tokens_per_frame=args.tokens_per_frame, pad_id=0,
+                                 levels=levels).eval()
         rows = decoders(model, text, mask, n)
         with torch.inference_mode():
             results[head] = {name: round(timed(fn, args.repeats), 1)

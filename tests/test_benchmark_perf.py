@@ -66,3 +66,15 @@ def test_sample_speed_benchmark_times_a_fresh_process(engine, tmp_path):
     assert len(speeds) == 2 and speeds == sorted(speeds)
     assert result["avatar_only"]["speed_x_real_time"] in speeds
     assert (tmp_path / "sample_speed.md").is_file()
+
+
+def test_translator_speed_benchmark_builds_the_configs_translator(tmp_path, one_thread):
+    """benchmarks/translator_speed.py builds the translator the way training does (it
+    broke when translator.model grew keys the model class does not take)."""
+    translator_speed = benchmark("translator_speed")
+    result = translator_speed.main(["--frames", "3", "--repeats", "1", "--batch", "2",
+                                    "--threads", "1", "--out", str(tmp_path)])
+    assert set(result["ms_per_sentence"]) == {"codes", "digits"}
+    assert all(len(rows) == 5 and all(ms > 0 for ms in rows.values())
+               for rows in result["ms_per_sentence"].values())
+    assert (tmp_path / "translator_speed__tiny.md").is_file()
