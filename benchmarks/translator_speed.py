@@ -11,6 +11,9 @@ are decoded together (batch jobs).
 
     python benchmarks/translator_speed.py [--config tiny] [--frames 60] [--threads 2]
 
+A third column decodes with the digits head and ``frames_per_step`` 2 (two frames per
+decoder step, half the steps; see ``SignTranslator``).
+
 Writes ``benchmarks/results/translator_speed__<config>.json`` and ``.md``.
 """
 
@@ -36,9 +39,9 @@ from signgen.training.tasks.translator import build_translator  # noqa: E402
 
 
 def uncached_greedy(model: SignTranslator, text, mask, frames: int) -> torch.Tensor:
-    """Greedy decoding that recomputes the whole prefix for every frame (no cache)."""
-    prefix = torch.zeros(len(text), 0, model.config.tokens_per_frame, dtype=torch.long)
-    for _ in range(frames):
+    """Greedy decoding that recomputes the whole prefix for every step (no cache)."""
+    prefix = torch.zeros(len(text), 0, model.slots, dtype=torch.long)
+    for _ in range(-(-frames // model.config.frames_per_step)):
         logits = model(text, mask, prefix).code_logits[:, -1]
         if model.levels is None:
             codes = logits.argmax(-1)
@@ -107,9 +110,12 @@ def main(argv=None) -> dict:
     mask = torch.ones_like(text, dtype=torch.bool)
     n = args.frames
     results, params = {}, {}
-    for head in ("codes", "digits"):
+    variants = {"codes": dict(head="codes", frames_per_step=1),
+                "digits": dict(head="digits", frames_per_step=1),
+                "digits, 2 frames per step": dict(head="digits", frames_per_step=2)}
+    for head, variant in variants.items():
         torch.manual_seed(0)
-        model = build_translator(dataclasses.replace(settings, head=head),
+        model = build_translator(dataclasses.replace(settings, **variant),
                                  vocab_size=args.vocab, codebook_size=math.prod(levels),
                                  tokens_per_frame=args.tokens_per_frame, pad_id=0,
                                  levels=levels).eval()
@@ -131,13 +137,15 @@ def main(argv=None) -> dict:
     stem = out / f"translator_speed__{args.config}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"Translator decoding, {args.config} config ({params['codes']} M parameters "
-             f"with the codes head, {params['digits']} M with the digits head), {n} frames x "
+             f"with the codes head, {params['digits']} M with the digits head, "
+             f"{params['digits, 2 frames per step']} M with 2 frames per step), {n} frames x "
              f"{args.tokens_per_frame} tokens, {args.threads} threads; "
              f"`{result['command'].strip()}`", "",
-             "| decoding | codes head, ms per sentence | digits head, ms per sentence |",
-             "|---|---|---|"]
-    lines += [f"| {name} | {ms} | {results['digits'][name]} |"
-              for name, ms in results["codes"].items()]
+             "| decoding | " + " | ".join(f"{head} head, ms per sentence"
+                                           for head in variants) + " |",
+             "|---|" + "---|" * len(variants)]
+    lines += [f"| {name} | " + " | ".join(str(results[head][name]) for head in variants)
+              + " |" for name in results["codes"]]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return result

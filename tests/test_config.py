@@ -129,3 +129,11 @@ def test_impossible_synthsign_settings(override, message):
 def test_impossible_video_settings(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("tiny", [override])
+
+
+def test_frames_per_step_refuses_segments():
+    with pytest.raises(ConfigError, match="frames_per_step > 1 needs max_segments 0"):
+        load_config("tiny", ["translator.model.frames_per_step=2",
+                             "translator.model.max_segments=8"])
+    assert load_config("tiny", ["translator.model.frames_per_step=2"]) \
+        .translator.model.frames_per_step == 2

@@ -14,6 +14,7 @@ from signgen.models.translator import (
     code_digits,
     corrupt_tokens,
     digits_to_codes,
+    group_frames,
     mix_frames,
     sample_predicted_frames,
     translator_loss,
@@ -154,6 +155,62 @@ def test_loss_falls_and_the_model_learns_lengths(head):
     decoded = model.generate(text, mask, max_frames=10)
     assert [len(d) for d in decoded] == [5, 3]  # the end decision was learnt
     assert torch.equal(decoded[0], frames[0]) and torch.equal(decoded[1], frames[1, :3])
+
+
+def test_group_frames_pads_each_row_with_its_last_frame():
+    _, _, frames, lengths = batch()  # 5 and 3 real frames of 5
+    steps, counts = group_frames(frames, lengths, 2)
+    assert steps.shape == (2, 3, 2 * S) and counts.tolist() == [3, 2]
+    frames_again = steps.view(2, 6, S)
+    assert torch.equal(frames_again[0, :5], frames[0]) and torch.equal(frames_again[0, 5],
+                                                                       frames[0, 4])
+    assert torch.equal(frames_again[1, :3], frames[1, :3])
+    assert (frames_again[1, 3:] == frames[1, 2]).all()  # padding: the last real frame
+    same, same_counts = group_frames(frames, lengths, 1)
+    assert same is frames and same_counts is lengths
+    model = small(frames_per_step=2)
+    assert torch.equal(model.ungroup_frames(steps), frames_again)
+
+
+@HEADS
+def test_two_frames_per_step_learn_the_frames_and_their_lengths(head, tmp_path):
+    """frames_per_step=2: half the decoder steps; generate / stream return frames (the
+    last step's second frame repeats a sequence's last frame when its length is odd)."""
+    model = small(frames_per_step=2, **head).train()
+    text, mask, frames, lengths = batch()
+    steps, counts = model.group_frames(frames, lengths)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss, _ = translator_loss(model(text, mask, steps), steps, counts)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    model.eval()
+    decoded = model.generate(text, mask, max_frames=10)
+    assert [len(d) for d in decoded] == [6, 4]
+    assert torch.equal(decoded[0][:5], frames[0]) and torch.equal(decoded[0][5], frames[0, 4])
+    assert torch.equal(decoded[1][:3], frames[1, :3])
+    capped = model.generate(text, mask, min_frames=7, max_frames=7)
+    assert [len(d) for d in capped] == [7, 7]
+    one, one_mask = text[:1], mask[:1]
+    for kwargs in ({}, {"greedy": False, "min_frames": 7, "max_frames": 9}):
+        expected = model.generate(one, one_mask, generator=torch.Generator().manual_seed(2),
+                                  **kwargs)[0]
+        for chunk_frames in (1, 3):
+            chunks = list(model.stream(one, one_mask, chunk_frames=chunk_frames,
+                                       generator=torch.Generator().manual_seed(2), **kwargs))
+            assert torch.equal(torch.cat(chunks), expected), (kwargs, chunk_frames)
+    model.save_pretrained(tmp_path)
+    loaded = SignTranslator.from_pretrained(tmp_path).eval()
+    assert loaded.config.frames_per_step == 2
+    assert torch.equal(loaded(text, mask, steps).code_logits, model(text, mask, steps).code_logits)
+    with pytest.raises(InvalidInputError, match="group_frames"):
+        model(text, mask, frames)
+    with pytest.raises(InvalidInputError, match="segments"):
+        small(frames_per_step=2, max_segments=4)
 
 
 def greedy_by_recomputing(model, text, mask, frames: int) -> torch.Tensor:
@@ -336,9 +393,10 @@ def _token_folders(root, fsq_dir, codebook_size=9, width=4, mirrored_signers=Non
     return fsq_id
 
 
-@pytest.mark.parametrize("head", ["codes", "digits"])
+@pytest.mark.parametrize("head, per_step", [("codes", 1), ("digits", 1), ("codes", 2)],
+                         ids=["codes", "digits", "codes-2-frames-per-step"])
 def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root,
-                                                       tmp_path, one_thread, head):
+                                                       tmp_path, one_thread, head, per_step):
     from safetensors.torch import save_file
 
     import train
@@ -347,7 +405,8 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     fsq = tmp_path / "fsq"
     fsq.mkdir()
     (fsq / "config.json").write_text('{"levels": [3, 3]}')
-    seed = 7 if head == "codes" else 8  # another checkpoint: its own token folders
+    # another checkpoint: its own token folders
+    seed = 9 if per_step > 1 else 7 if head == "codes" else 8
     save_file({"w": torch.randn(8, generator=torch.Generator().manual_seed(seed))},
               str(fsq / "diffusion_pytorch_model.safetensors"))
     overrides = [*tiny_overrides, f"experiment.output_dir={tmp_path}/out", PLAIN_TOKENS,
@@ -355,6 +414,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
                  "translator.model.num_heads=2", "translator.model.encoder_layers=1",
                  "translator.model.decoder_layers=1", f"translator.model.head={head}",
                  "translator.scheduled_sampling=0.5",
+                 f"translator.model.frames_per_step={per_step}",
                  # the digits run also goes through bf16 autocast, with the tag embedding
                  # and segments (from the corpus' gloss spans)
                  *(["translator.train.mixed_precision=bf16",
@@ -377,6 +437,7 @@ def test_translator_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data
     assert model.config.levels == ([3, 3] if head == "digits" else None)
     assert model.config.language_embedding == (head == "digits")
     assert model.config.max_segments == (16 if head == "digits" else 0)
+    assert model.config.frames_per_step == per_step
     manifest = (tiny_data_root / "synthsign" / "manifest.jsonl").read_text().splitlines()
     train_signers = sorted({s["signer_id"] for s in map(json.loads, manifest)
                             if s["split"] in cfg.translator.train_splits})

@@ -544,6 +544,16 @@ class TranslatorModelConfig(TextToFramesModelConfig):
     # With canonical handedness (translator.canonical_handedness) 0.770 / 0.139 against
     # 0.628 / 0.170 without signer conditioning: closer poses, worse reading, so off.
     signer_conditioning: bool = False
+    # Frames written per decoder step (see SignTranslator): k frames' tokens in and out of
+    # each step, so decoding takes T/k steps (a step's cost at batch 1 is mostly fixed
+    # overhead). Needs max_segments 0.
+    frames_per_step: int = positive(1)
+
+    def check(self) -> list[str]:
+        problems = super().check()
+        if self.frames_per_step > 1 and self.max_segments:
+            problems.append("frames_per_step > 1 needs max_segments 0")
+        return problems
 
 
 @dataclass

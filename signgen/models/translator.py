@@ -37,6 +37,14 @@ whom it writes for need not guess (and mix) signers frame by frame::
 
     signer_ids      (B,) int64 in [0, len(signers)], 0 = unknown signer
 
+With ``frames_per_step`` k > 1 one decoder step writes k consecutive frames: its input
+is the sum of the k frames' slot embeddings (k*S slots, each with its own table) and its
+heads give the next k frames' codes, so a sentence takes T/k steps (the per-step cost at
+batch 1 is mostly fixed overhead, so decoding is ~k times faster). Training sequences are
+padded to a multiple of k by repeating their last frame (``group_frames``); the model's
+forward, loss and sampling helpers work on these steps (B,T/k,k*S) as if each were one
+frame of k*S tokens, while ``generate`` and ``stream`` return frames (T,S).
+
 Generation keeps a key/value cache per decoder layer (the text's cross-attention keys
 and values are computed once), so each new frame costs one position, not the prefix.
 """
@@ -81,6 +89,23 @@ def digits_to_codes(digits: torch.Tensor, levels) -> torch.Tensor:
     """Inverse of :func:`code_digits`: (..., len(levels)) -> (...) int64."""
     basis = torch.cumprod(torch.tensor([1, *levels[:-1]], device=digits.device), 0)
     return (digits * basis).sum(-1)
+
+
+def group_frames(frame_tokens: torch.Tensor, num_frames: torch.Tensor, k: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames (B,T,S) with (B,) real lengths -> decoder steps of ``k`` frames
+    (B,ceil(T/k),k*S) and (B,) step counts ceil(num_frames/k). Every frame after a row's
+    last real one (its padding, and the rest of its last step) is that frame repeated, so
+    a real step is never half padding. Identity for k = 1."""
+    if k == 1:
+        return frame_tokens, num_frames
+    b, t, s = frame_tokens.shape
+    steps = -(-t // k)
+    last = (num_frames.to(frame_tokens.device) - 1).clamp(min=0)
+    index = torch.minimum(torch.arange(steps * k, device=frame_tokens.device)[None],
+                          last[:, None])  # (B,steps*k)
+    grouped = frame_tokens.gather(1, index[..., None].expand(-1, -1, s))
+    return grouped.reshape(b, steps, k * s), -(-num_frames // k)
 
 
 def segment_positions(segment_starts: torch.Tensor, max_segments: int,
@@ -324,11 +349,15 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                  levels: list[int] | None = None, language_embedding: bool = False,
                  max_segments: int = 0, max_segment_frames: int = 32,
                  signers: list[str] | None = None,
-                 mirrored_signers: list[str] | None = None) -> None:
+                 mirrored_signers: list[str] | None = None, frames_per_step: int = 1) -> None:
         super().__init__()
         self._check_sizes(vocab_size, codebook_size, tokens_per_frame, dim, num_heads,
                           encoder_layers, decoder_layers, ffn_mult, max_text_length, max_frames,
-                          dim=dim, num_heads=num_heads, vocab_size=vocab_size, pad_id=pad_id)
+                          frames_per_step, dim=dim, num_heads=num_heads, vocab_size=vocab_size,
+                          pad_id=pad_id)
+        if frames_per_step > 1 and max_segments:
+            raise InvalidInputError("frames_per_step > 1 does not support segments "
+                                    "(max_segments must be 0)")
         if levels is not None:
             levels = [int(level) for level in levels]
             if min(levels, default=0) < 2 or math.prod(levels) != codebook_size:
@@ -340,11 +369,15 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         self.levels = tuple(levels) if levels is not None else None
         self._build_text_encoder(vocab_size, dim, num_heads, encoder_layers, ffn_mult, dropout,
                                  max_text_length, pad_id)
-        # Per slot a table of the C codes (or of the sum(levels) digits), stored as one
-        # (S*K, D) table indexed by slot*K + code (or + level offset + digit).
+        # Per slot (S per frame, k frames per step) a table of the C codes (or of the
+        # sum(levels) digits), stored as one (k*S*K, D) table indexed by slot*K + code (or
+        # + level offset + digit).
         width = codebook_size if levels is None else sum(levels)
-        self.code_embed = nn.Embedding(tokens_per_frame * width, dim)
-        self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout, max_frames)
+        self.slots = tokens_per_frame * frames_per_step
+        self.max_steps = -(-max_frames // frames_per_step)
+        self.code_embed = nn.Embedding(self.slots * width, dim)
+        self._build_frame_decoder(dim, num_heads, decoder_layers, ffn_mult, dropout,
+                                  self.max_steps)
         if language_embedding:
             self.language_embed = nn.Embedding(vocab_size, dim)
             nn.init.zeros_(self.language_embed.weight)
@@ -359,25 +392,38 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             for table in (self.segment_embed, self.segment_frame_embed):
                 nn.init.normal_(table.weight, std=0.02)
             self.boundary_head = nn.Linear(dim, 1)
-        self.code_head = nn.Linear(dim, tokens_per_frame * width)
+        self.code_head = nn.Linear(dim, self.slots * width)
         self.end_head = nn.Linear(dim, 1)
-        self.register_buffer("slot_offsets", torch.arange(tokens_per_frame) * width,
+        self.register_buffer("slot_offsets", torch.arange(self.slots) * width,
                              persistent=False)
         level_offsets = torch.tensor([0, *itertools.accumulate(levels[:-1])]) if levels else None
         self.register_buffer("level_offsets", level_offsets, persistent=False)
 
     # -- parts ---------------------------------------------------------------------------
     def embed_frames(self, frame_tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """(B,T,S) codes -> (B,T,D) decoder inputs of frames at positions offset+1..offset+T
-        (position 0 is the start frame)."""
-        if frame_tokens.shape[-1] != self.config.tokens_per_frame:
-            raise InvalidInputError(f"frames must have {self.config.tokens_per_frame} tokens, "
-                                    f"got {frame_tokens.shape[-1]}")
+        """(B,T,k*S) codes of T steps -> (B,T,D) decoder inputs at positions
+        offset+1..offset+T (position 0 is the start frame)."""
+        if frame_tokens.shape[-1] != self.slots:
+            k, s = self.config.frames_per_step, self.config.tokens_per_frame
+            raise InvalidInputError(
+                f"frames must have {s} tokens, got {frame_tokens.shape[-1]}" if k == 1 else
+                f"steps must have {self.slots} tokens ({k} frames of {s}; group_frames "
+                f"makes them), got {frame_tokens.shape[-1]}")
         if frame_tokens.numel() and (frame_tokens.min() < 0
                                      or frame_tokens.max() >= self.config.codebook_size):
             raise InvalidInputError(f"frame tokens must lie in [0, {self.config.codebook_size})")
         x = self._embed_codes(frame_tokens)
         return x + self.frame_position[offset + 1:offset + 1 + frame_tokens.shape[1]]
+
+    def group_frames(self, frame_tokens: torch.Tensor, num_frames: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`group_frames` with this model's ``frames_per_step``."""
+        return group_frames(frame_tokens, num_frames, self.config.frames_per_step)
+
+    def ungroup_frames(self, step_tokens: torch.Tensor) -> torch.Tensor:
+        """Steps (...,T,k*S) -> frames (...,T*k,S)."""
+        s = self.config.tokens_per_frame
+        return step_tokens.reshape(*step_tokens.shape[:-2], -1, s)
 
     def mirrors(self, signer_id: str | None) -> bool:
         """True if this model learnt ``signer_id``'s signing as its mirror image (so its
@@ -433,7 +479,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             x = layer(x, text_kv[i], text_attn_mask, None if caches is None else caches[i])
         x = self.decoder_norm(x)
         b, n, _ = x.shape
-        codes = self.code_head(x).view(b, n, self.config.tokens_per_frame, -1)
+        codes = self.code_head(x).view(b, n, self.slots, -1)
         boundary = self.boundary_head(x).squeeze(-1) if self.config.max_segments else None
         return codes, self.end_head(x).squeeze(-1), boundary
 
@@ -447,16 +493,19 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                 frame_tokens: torch.Tensor, segment_starts: torch.Tensor | None = None,
                 signer_ids: torch.Tensor | None = None) -> TranslatorOutput:
         """Teacher forcing: text (B,L) and the target frames (B,T,S) -> logits for every
-        position 0..T (see the module docstring). ``segment_starts`` (B,T) bool, the true
-        segmentation, is required with ``max_segments`` and refused without; as (B,T+1) its
-        last entry says whether position T (after the last frame) opens a segment (False
-        for (B,T), which is what training teaches the model to decide there).
+        position 0..T (see the module docstring); with ``frames_per_step`` k > 1 the
+        targets are steps (B,T,k*S) from :meth:`group_frames` and T counts steps.
+        ``segment_starts`` (B,T) bool, the true segmentation, is required with
+        ``max_segments`` and refused without; as (B,T+1) its last entry says whether
+        position T (after the last frame) opens a segment (False for (B,T), which is what
+        training teaches the model to decide there).
         ``signer_ids`` (B,) int64: see the module docstring (None: unknown signers)."""
         if frame_tokens.ndim != 3:
             raise InvalidInputError(f"frame_tokens must be (B,T,S), got "
                                     f"{tuple(frame_tokens.shape)}")
-        if frame_tokens.shape[1] > self.config.max_frames:
-            raise InvalidInputError(f"{frame_tokens.shape[1]} frames exceed max_frames "
+        if frame_tokens.shape[1] > self.max_steps:
+            raise InvalidInputError(f"{frame_tokens.shape[1]} steps of "
+                                    f"{self.config.frames_per_step} frame(s) exceed max_frames "
                                     f"{self.config.max_frames}")
         if (segment_starts is None) != (not self.config.max_segments):
             raise InvalidInputError("segment_starts must be given exactly when the model has "
@@ -495,17 +544,20 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         seed gives the same tokens on any device type). ``signer_ids`` (B,): whom the
         frames are for (signer conditioning; None: unknown signers).
         """
-        frames, alive = [], []
+        max_frames = self.config.max_frames if max_frames is None else max_frames
+        steps, alive = [], []
         for chosen, running in self._decode_steps(text_ids, text_mask, max_frames, min_frames,
                                                   greedy, temperature, top_k, top_p, generator,
                                                   signer_ids):
-            frames.append(chosen)
+            steps.append(chosen)
             alive.append(running)
-        if not frames:
+        if not steps:
             return [torch.zeros(0, self.config.tokens_per_frame, dtype=torch.long)
                     for _ in range(len(text_ids))]
-        tokens = torch.stack(frames, dim=1).cpu()  # (B,T,S)
-        lengths = torch.stack(alive, dim=1).sum(dim=1)  # a prefix of each row is alive
+        tokens = self.ungroup_frames(torch.stack(steps, dim=1).cpu())  # (B,T,S)
+        # a prefix of each row is alive; the last step may run past max_frames
+        lengths = (torch.stack(alive, dim=1).sum(dim=1) * self.config.frames_per_step
+                   ).clamp(max=max_frames)
         return [tokens[i, :int(lengths[i])] for i in range(len(tokens))]
 
     def stream(self, text_ids: torch.Tensor, text_mask: torch.Tensor, chunk_frames: int = 16,
@@ -518,12 +570,16 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             raise InvalidInputError(f"stream decodes one text, got a batch of {len(text_ids)}")
         if chunk_frames < 1:
             raise InvalidInputError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        pending = []
+        max_frames = kwargs.get("max_frames")
+        max_frames = self.config.max_frames if max_frames is None else max_frames
+        pending, sent = [], 0
         for chosen, _ in self._decode_steps(text_ids, text_mask, **kwargs):
-            pending.append(chosen[0])
-            if len(pending) == chunk_frames:
-                yield torch.stack(pending).cpu()
-                pending = []
+            for frame in self.ungroup_frames(chosen[0][None])[:max_frames - sent]:
+                pending.append(frame)
+                sent += 1
+                if len(pending) == chunk_frames:
+                    yield torch.stack(pending).cpu()
+                    pending = []
         if pending:
             yield torch.stack(pending).cpu()
 
@@ -533,13 +589,15 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                       generator: torch.Generator | None = None,
                       signer_ids: torch.Tensor | None = None
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The decoding loop of :meth:`generate`: per frame step, the chosen codes (B,S)
-        and which sequences (B,) bool are still running (their frame is real); ends when
-        every sequence has ended or at ``max_frames``."""
+        """The decoding loop of :meth:`generate`: per decoder step, the chosen codes (B,k*S)
+        of its k frames and which sequences (B,) bool are still running (their step is
+        real); ends when every sequence has ended or after ceil(``max_frames``/k) steps."""
         max_frames = self.config.max_frames if max_frames is None else max_frames
         if not 1 <= min_frames <= max_frames <= self.config.max_frames:
             raise InvalidInputError(f"need 1 <= min_frames <= max_frames <= "
                                     f"{self.config.max_frames}, got {min_frames}, {max_frames}")
+        k = self.config.frames_per_step
+        min_steps, max_steps = -(-min_frames // k), -(-max_frames // k)
         if not greedy and (temperature <= 0 or not 0 < top_p <= 1 or top_k < 0):
             raise InvalidInputError("sampling needs temperature > 0, 0 < top_p <= 1, top_k >= 0")
         memory = self.encode_text(text_ids, text_mask)
@@ -550,7 +608,7 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         x = (self.start_frame + self.frame_position[0]).expand(batch, 1, -1) + every_frame
         text_attn_mask = self._text_attn_mask(text_mask)
         head_dim = self.config.dim // self.config.num_heads
-        caches = [KVCache(batch, self.config.num_heads, head_dim, max_frames + 1, like=memory)
+        caches = [KVCache(batch, self.config.num_heads, head_dim, max_steps + 1, like=memory)
                   for _ in self.decoder]
         finished = torch.zeros(batch, dtype=torch.bool)
         segments = self.config.max_segments
@@ -558,11 +616,11 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             segment = torch.zeros(batch, dtype=torch.long, device=memory.device)
             segment_frame = torch.zeros_like(segment)
             x = x + self._segments(segment, segment_frame)[:, None]
-        for t in range(max_frames + 1):
+        for t in range(max_steps + 1):
             codes, end, boundary = self._decode(x, text_kv, text_attn_mask, caches)
-            if t >= min_frames:
+            if t >= min_steps:
                 finished |= (end[:, -1].float().sigmoid() > 0.5).cpu()
-            if finished.all() or t == max_frames:
+            if finished.all() or t == max_steps:
                 return
             logits = codes[:, -1].float()  # (B,S,C) or (B,S,sum(levels))
             picks = _choose(logits, greedy, temperature, top_k, top_p, generator, self.levels)

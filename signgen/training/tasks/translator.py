@@ -219,8 +219,12 @@ class TranslatorTask:
         return self.train_items
 
     def collate(self, items: list[dict], use_gloss: list[bool] | None = None) -> dict:
-        """Pad a list of items: text_ids (B,L) + text_mask, frames (B,T,S) + num_frames.
-        ``use_gloss`` (default: drawn with ``gloss_input_rate``) picks the gloss input."""
+        """Pad a list of items: text_ids (B,L) + text_mask, frames (B,T,S) + num_frames
+        (with ``frames_per_step`` k > 1: decoder steps (B,T/k,k*S) and their counts, see
+        ``group_frames``). ``use_gloss`` (default: drawn with ``gloss_input_rate``) picks
+        the gloss input."""
+        from signgen.models.translator import group_frames
+
         if use_gloss is None:
             use_gloss = (torch.rand(len(items)) < self.settings.gloss_input_rate).tolist()
         texts = [item["gloss" if gloss else "text"] for item, gloss in
@@ -236,9 +240,12 @@ class TranslatorTask:
         tokens = torch.zeros(len(items), frames, self.tokens_per_frame, dtype=torch.long)
         for row, item in enumerate(items):
             tokens[row, :len(item["tokens"])] = item["tokens"]
+        # decoder steps of translator.model.frames_per_step frames (B,T/k,k*S), their counts
+        frames, steps = group_frames(tokens, torch.tensor([len(item["tokens"]) for item in
+                                                           items]),
+                                     self.settings.model.frames_per_step)
         batch = {"text_ids": text_ids, "text_mask": text_ids != self.tokenizer.pad_id,
-                 "frames": tokens,
-                 "num_frames": torch.tensor([len(item["tokens"]) for item in items]),
+                 "frames": frames, "num_frames": steps,
                  "sample_ids": [item["sample_id"] for item in items]}
         if self.spans is not None:
             starts = torch.zeros(len(items), frames, dtype=torch.bool)
