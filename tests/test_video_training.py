@@ -333,3 +333,39 @@ def test_hand_weighted_loss_counts_hand_cells_more(trained, tiny_overrides, one_
     loss, _ = heavy_task.loss(model, task.collate(items))
     assert torch.isfinite(loss)
     assert set(task.evaluate(model)) == {"dev_loss", "dev_loss_hands"}
+
+
+def test_references_can_be_other_frames_of_the_same_signer(trained, tiny_overrides, one_thread):
+    """video.reference_from_frames: the reference is a frame of the item's own signer (not
+    its reference image), encoded on its own; the option enters inputs_version."""
+    from signgen.training.tasks.video import FrameItems, VideoTask, _image
+
+    cfg, out, _ = trained
+    task = VideoTask(cfg, temporal=False, progress=False)
+    frames = task.train_frames
+    torch.manual_seed(0)
+    always = FrameItems(frames, reference_from_frames=1.0)
+    never = FrameItems(frames)
+    for index in np.linspace(0, len(always) - 1, 6).astype(int):
+        item, plain = always[int(index)], never[int(index)]
+        assert item["reference_is_frame"] and not plain["reference_is_frame"]
+        assert torch.equal(plain["reference"], _image(frames.reference(item["signer_id"]),
+                                                      signed=True))
+        own = [k for k, s in enumerate(frames.samples) if s["signer_id"] == item["signer_id"]]
+        candidates = np.concatenate([np.arange(frames.offsets[k],
+                                               frames.offsets[k] + frames.lengths[k])
+                                     for k in own])
+        assert any(torch.equal(item["reference"], _image(frames.video[i], signed=True))
+                   for i in candidates)
+    batch = task.collate([always[0], never[0]])
+    assert batch["reference_is_frame"].tolist() == [True, False]
+    encoded = task._with_latents(dict(batch), "cpu")
+    if "reference_latents" in encoded:
+        from signgen.training.tasks.video import encode_frames
+        torch.testing.assert_close(encoded["reference_latents"][:1],
+                                   encode_frames(task.vae, batch["reference"][:1]))
+    mixed = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={out}", *SMALL,
+                                 "video.reference_from_frames=0.5"])
+    plain_cfg = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={out}", *SMALL])
+    assert VideoTask(mixed, temporal=False, progress=False).inputs_version \
+        != VideoTask(plain_cfg, temporal=False, progress=False).inputs_version

@@ -396,6 +396,12 @@ class VideoConfig:
     # (``latent_hand_weight``; the rest weigh 1); 1 is the plain MSE. ``dev_loss`` stays
     # unweighted; ``dev_loss_hands`` is the error on the hand cells alone.
     hand_loss_weight: float = field(default=1.0, metadata={"min": 1.0})
+    # Training: probability per sample that its reference is a random frame of the same
+    # signer instead of the signer's reference image. The reference image always shows
+    # the rest pose, and with concat_latent the UNet learnt to copy that pose pixel for
+    # pixel (a shifted reference shifted the body; raised arms came out as ghosts over
+    # the rest pose): a reference in another pose leaves the pose to the conditions.
+    reference_from_frames: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
     gradient_checkpointing: bool = False

@@ -88,10 +88,13 @@ class FrameItems(Dataset):
     ``length`` consecutive frames of one sample.
 
     Item: video, pose_map / hand_render ((3,H,W) or (F,3,H,W) float; video in [-1,1],
-    conditions in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id, signer_id."""
+    conditions in [0,1]), reference ((3,H,W) float in [-1,1]), sample_id, signer_id,
+    reference_is_frame (bool). With probability ``reference_from_frames`` the reference
+    is a random frame of the same signer (any of its samples) instead of the signer's
+    reference image, so that its pose says nothing about the target's."""
 
     def __init__(self, frames, length: int | None = None,
-                 starts: np.ndarray | None = None) -> None:
+                 starts: np.ndarray | None = None, reference_from_frames: float = 0.0) -> None:
         self.frames, self.length = frames, length
         if starts is None:
             starts = (np.arange(frames.num_frames) if length is None
@@ -99,18 +102,36 @@ class FrameItems(Dataset):
         if not len(starts):
             raise SignGenError(f"no clip of {length} frames in the frame cache")
         self.starts = np.asarray(starts)
+        self.reference_from_frames = reference_from_frames
+        self._signer_samples: dict[str, np.ndarray] = {}
+        if reference_from_frames > 0:
+            signers = np.array([sample["signer_id"] for sample in frames.samples])
+            self._signer_samples = {signer: np.flatnonzero(signers == signer)
+                                    for signer in np.unique(signers)}
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def _reference(self, signer_id: str) -> tuple[np.ndarray, bool]:
+        """(H,W,3) uint8 reference of a signer and whether it is one of its frames."""
+        if self.reference_from_frames <= 0 or \
+                torch.rand(()).item() >= self.reference_from_frames:
+            return self.frames.reference(signer_id), False
+        samples = self._signer_samples[signer_id]
+        k = int(samples[torch.randint(len(samples), ()).item()])
+        frame = self.frames.offsets[k] + torch.randint(int(self.frames.lengths[k]), ()).item()
+        return self.frames.video[frame], True
 
     def __getitem__(self, index: int) -> dict:
         start = int(self.starts[index])
         span = slice(start, start + (self.length or 1))
         sample = self.frames.samples[self.frames.sample_of_frame(start)]
+        reference, from_frame = self._reference(sample["signer_id"])
         item = {"video": _image(self.frames.video[span], signed=True),
                 "pose_map": _image(self.frames.pose_map[span], signed=False),
                 "hand_render": _image(self.frames.hand_render[span], signed=False),
-                "reference": _image(self.frames.reference(sample["signer_id"]), signed=True),
+                "reference": _image(reference, signed=True),
+                "reference_is_frame": from_frame,
                 "sample_id": sample["sample_id"], "signer_id": sample["signer_id"]}
         if self.length is None:
             for key in ("video", "pose_map", "hand_render"):
@@ -119,11 +140,14 @@ class FrameItems(Dataset):
 
 
 def collate(items: list[dict]) -> dict:
-    """Tensors stacked; ``sample_ids`` and ``signer_ids`` as lists."""
+    """Tensors stacked; ``sample_ids`` and ``signer_ids`` as lists;
+    ``reference_is_frame`` (B,) bool (False where items lack it)."""
     batch = {k: torch.stack([item[k] for item in items]) for k in items[0]
              if isinstance(items[0][k], torch.Tensor)}
     batch["sample_ids"] = [item["sample_id"] for item in items]
     batch["signer_ids"] = [item["signer_id"] for item in items]
+    batch["reference_is_frame"] = torch.tensor([bool(item.get("reference_is_frame"))
+                                                for item in items])
     return batch
 
 
@@ -177,6 +201,8 @@ class VideoTask:
             parts.append({"colour_augment": self.video.colour_augment})
         if self.video.hand_loss_weight != 1:
             parts.append({"hand_loss_weight": self.video.hand_loss_weight})
+        if self.video.reference_from_frames:
+            parts.append({"reference_from_frames": self.video.reference_from_frames})
         if pretrained_encoder:
             parts.append({"condition_encoder": weights_hash(pretrained_encoder)})
         recipe = json.dumps(parts, sort_keys=True)
@@ -291,7 +317,8 @@ class VideoTask:
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> FrameItems:
         length = self.video.clip_length if self.temporal else None
-        return FrameItems(self.train_frames, length)
+        return FrameItems(self.train_frames, length,
+                          reference_from_frames=self.video.reference_from_frames)
 
     def collate(self, items: list[dict]) -> dict:
         return collate(items)
@@ -314,13 +341,17 @@ class VideoTask:
             latents = encode_frames(self.vae, video.flatten(0, 1) if video.ndim == 5 else video)
             batch["latents"] = latents.view(*video.shape[:-3], *latents.shape[1:])
         if self.video.reference_encoder.concat_latent and "reference_latents" not in batch:
-            recoloured = shifted.tolist() if shifted is not None else [False] * len(
-                batch["reference"])
+            # recoloured references and frames used as references are not the signer's
+            # reference image: encoded on their own, not cached
+            own = batch.get("reference_is_frame",
+                            torch.zeros(len(batch["reference"]), dtype=torch.bool)).cpu()
+            if shifted is not None:
+                own = own | shifted.cpu()
             batch["reference_latents"] = torch.cat([
-                encode_frames(self.vae, image[None]) if changed  # not the cached signer's
+                encode_frames(self.vae, image[None]) if changed
                 else self._reference_latent(signer, image)
                 for signer, image, changed in zip(batch["signer_ids"], batch["reference"],
-                                                  recoloured, strict=True)])
+                                                  own.tolist(), strict=True)])
         return batch
 
     def _reference_latent(self, signer_id: str, image: torch.Tensor) -> torch.Tensor:
