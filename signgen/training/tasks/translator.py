@@ -236,19 +236,19 @@ class TranslatorTask:
         text_ids = torch.full((len(items), length), self.tokenizer.pad_id, dtype=torch.long)
         for row, ids in enumerate(texts):
             text_ids[row, :len(ids)] = torch.tensor(ids)
-        frames = max(len(item["tokens"]) for item in items)
-        tokens = torch.zeros(len(items), frames, self.tokens_per_frame, dtype=torch.long)
+        longest = max(len(item["tokens"]) for item in items)
+        tokens = torch.zeros(len(items), longest, self.tokens_per_frame, dtype=torch.long)
         for row, item in enumerate(items):
             tokens[row, :len(item["tokens"])] = item["tokens"]
         # decoder steps of translator.model.frames_per_step frames (B,T/k,k*S), their counts
-        frames, steps = group_frames(tokens, torch.tensor([len(item["tokens"]) for item in
-                                                           items]),
-                                     self.settings.model.frames_per_step)
+        steps, num_steps = group_frames(
+            tokens, torch.tensor([len(item["tokens"]) for item in items]),
+            self.settings.model.frames_per_step)
         batch = {"text_ids": text_ids, "text_mask": text_ids != self.tokenizer.pad_id,
-                 "frames": frames, "num_frames": steps,
+                 "frames": steps, "num_frames": num_steps,
                  "sample_ids": [item["sample_id"] for item in items]}
-        if self.spans is not None:
-            starts = torch.zeros(len(items), frames, dtype=torch.bool)
+        if self.spans is not None:  # (segments need frames_per_step 1: steps are frames)
+            starts = torch.zeros(len(items), longest, dtype=torch.bool)
             for row, item in enumerate(items):
                 starts[row, :len(item["segment_starts"])] = item["segment_starts"]
             batch["segment_starts"] = starts

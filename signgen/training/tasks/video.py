@@ -347,9 +347,10 @@ class VideoTask:
                             torch.zeros(len(batch["reference"]), dtype=torch.bool)).cpu()
             if shifted is not None:
                 own = own | shifted.cpu()
+            encoded = iter(encode_frames(self.vae, batch["reference"][own.to(device)])
+                           if own.any() else [])
             batch["reference_latents"] = torch.cat([
-                encode_frames(self.vae, image[None]) if changed
-                else self._reference_latent(signer, image)
+                next(encoded)[None] if changed else self._reference_latent(signer, image)
                 for signer, image, changed in zip(batch["signer_ids"], batch["reference"],
                                                   own.tolist(), strict=True)])
         return batch
