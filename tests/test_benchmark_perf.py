@@ -78,3 +78,16 @@ def test_translator_speed_benchmark_builds_the_configs_translator(tmp_path, one_
     assert all(len(rows) == 5 and all(ms > 0 for ms in rows.values())
                for rows in result["ms_per_sentence"].values())
     assert (tmp_path / "translator_speed__tiny.md").is_file()
+
+
+def test_reference_probe_draws_three_references_of_generated_and_true_frames(
+        engine, tiny_overrides, tmp_path, one_thread):
+    from PIL import Image
+
+    reference_probe = benchmark("reference_probe")
+    out = reference_probe.main(["--model", str(engine), "--frames", "0,2", "--steps", "1",
+                                "--shift", "8", "--out", str(tmp_path / "probe.png"),
+                                *tiny_overrides])
+    with Image.open(out) as picture:
+        width, height = picture.size
+    assert (width, height) == (64 * 5, 64 * 3)  # reference + 2 generated + 2 true, 3 rows
