@@ -138,20 +138,27 @@ def test_digits_are_the_fsq_lattice_coordinates():
         small(codebook_size=12, levels=[3, 5])
 
 
-@HEADS
-def test_loss_falls_and_the_model_learns_lengths(head):
-    model = small(**head).train()
-    text, mask, frames, lengths = batch()
+def fit(model, text, mask, targets, counts, iterations: int = 150) -> list[float]:
+    """Teacher-forced Adam steps on one batch; the losses; leaves the model in eval mode."""
+    model.train()
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(150):
-        loss, extra = translator_loss(model(text, mask, frames), frames, lengths)
+    for _ in range(iterations):
+        loss, _ = translator_loss(model(text, mask, targets), targets, counts)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.1 * losses[0]
     model.eval()
+    return losses
+
+
+@HEADS
+def test_loss_falls_and_the_model_learns_lengths(head):
+    model = small(**head)
+    text, mask, frames, lengths = batch()
+    losses = fit(model, text, mask, frames, lengths)
+    assert losses[-1] < 0.1 * losses[0]
     decoded = model.generate(text, mask, max_frames=10)
     assert [len(d) for d in decoded] == [5, 3]  # the end decision was learnt
     assert torch.equal(decoded[0], frames[0]) and torch.equal(decoded[1], frames[1, :3])
@@ -176,19 +183,11 @@ def test_group_frames_pads_each_row_with_its_last_frame():
 def test_two_frames_per_step_learn_the_frames_and_their_lengths(head, tmp_path):
     """frames_per_step=2: half the decoder steps; generate / stream return frames (the
     last step's second frame repeats a sequence's last frame when its length is odd)."""
-    model = small(frames_per_step=2, **head).train()
+    model = small(frames_per_step=2, **head)
     text, mask, frames, lengths = batch()
     steps, counts = model.group_frames(frames, lengths)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(150):
-        loss, _ = translator_loss(model(text, mask, steps), steps, counts)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = fit(model, text, mask, steps, counts)
     assert losses[-1] < 0.1 * losses[0]
-    model.eval()
     decoded = model.generate(text, mask, max_frames=10)
     assert [len(d) for d in decoded] == [6, 4]
     assert torch.equal(decoded[0][:5], frames[0]) and torch.equal(decoded[0][5], frames[0, 4])
@@ -254,14 +253,7 @@ def test_sampling_is_seeded_and_filtered(head):
 def test_streamed_chunks_are_the_generated_frames(head):
     model = small(**head)
     text, mask, frames, lengths = batch()
-    model.train()  # teach it the lengths (5 and 3) so that streams end on their own
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        loss, _ = translator_loss(model(text, mask, frames), frames, lengths)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    model.eval()
+    fit(model, text, mask, frames, lengths)  # learns the lengths: streams end on their own
     one, one_mask = text[1:], mask[1:]
     for kwargs in ({}, {"greedy": False}, {"greedy": False, "min_frames": 7, "top_k": 3}):
         expected = model.generate(one, one_mask, generator=torch.Generator().manual_seed(2),
