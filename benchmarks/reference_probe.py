@@ -4,8 +4,10 @@ Renders the same conditions (two frames of a test sample) with three references 
 same signer: its reference image, that image shifted sideways, and one of the sample's
 own frames in another pose. A model that follows the conditions draws the same body in
 every row; one that copies the reference's pixels moves the body with the shifted image
-and paints the other pose's limbs over the frames (what the tiny renderer did before
-``video.reference_from_frames``, 2026-11-27).
+and paints the other pose's limbs over the frames: the shipped tiny renderer does both
+(docs/reference_probe_before.png, 2026-11-27); trained with
+``video.reference_from_frames=1.0`` it copies limbs less, the body's place still
+(docs/reference_probe_refframes.png).
 
     python benchmarks/reference_probe.py --model assets/pipeline \
         [--sample test_unseen_signers-00000] [--frames 16,31] [--shift 28] \

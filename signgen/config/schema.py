@@ -404,6 +404,10 @@ class VideoConfig:
     # the rest pose, and with concat_latent the UNet learnt to copy that pose pixel for
     # pixel (a shifted reference shifted the body; raised arms came out as ghosts over
     # the rest pose): a reference in another pose leaves the pose to the conditions.
+    # Tiny, 1.0, 4500 phase-1 steps: less limb copying (benchmarks/reference_probe.py) but
+    # worse videos (24 unseen-signer clips: bt_wer 0.989, PCK 0.799, masked SSIM 0.598
+    # against 0.867 / 0.848 / 0.651 at 7000 steps without; results
+    # [refframes-4500-steps3-bf16]): so 0.
     reference_from_frames: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
