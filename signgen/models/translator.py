@@ -544,20 +544,16 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
         seed gives the same tokens on any device type). ``signer_ids`` (B,): whom the
         frames are for (signer conditioning; None: unknown signers).
         """
-        max_frames = self.config.max_frames if max_frames is None else max_frames
-        steps, alive = [], []
+        chunks, lengths = [], torch.zeros(len(text_ids), dtype=torch.long)
         for chosen, running in self._decode_steps(text_ids, text_mask, max_frames, min_frames,
                                                   greedy, temperature, top_k, top_p, generator,
                                                   signer_ids):
-            steps.append(chosen)
-            alive.append(running)
-        if not steps:
+            chunks.append(chosen)
+            lengths += running.long() * chosen.shape[1]  # a prefix of each row is alive
+        if not chunks:
             return [torch.zeros(0, self.config.tokens_per_frame, dtype=torch.long)
                     for _ in range(len(text_ids))]
-        tokens = self.ungroup_frames(torch.stack(steps, dim=1).cpu())  # (B,T,S)
-        # a prefix of each row is alive; the last step may run past max_frames
-        lengths = (torch.stack(alive, dim=1).sum(dim=1) * self.config.frames_per_step
-                   ).clamp(max=max_frames)
+        tokens = torch.cat(chunks, dim=1).cpu()  # (B,T,S)
         return [tokens[i, :int(lengths[i])] for i in range(len(tokens))]
 
     def stream(self, text_ids: torch.Tensor, text_mask: torch.Tensor, chunk_frames: int = 16,
@@ -570,13 +566,10 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
             raise InvalidInputError(f"stream decodes one text, got a batch of {len(text_ids)}")
         if chunk_frames < 1:
             raise InvalidInputError(f"chunk_frames must be >= 1, got {chunk_frames}")
-        max_frames = kwargs.get("max_frames")
-        max_frames = self.config.max_frames if max_frames is None else max_frames
-        pending, sent = [], 0
+        pending = []
         for chosen, _ in self._decode_steps(text_ids, text_mask, **kwargs):
-            for frame in self.ungroup_frames(chosen[0][None])[:max_frames - sent]:
+            for frame in chosen[0]:
                 pending.append(frame)
-                sent += 1
                 if len(pending) == chunk_frames:
                     yield torch.stack(pending).cpu()
                     pending = []
@@ -589,8 +582,9 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                       generator: torch.Generator | None = None,
                       signer_ids: torch.Tensor | None = None
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The decoding loop of :meth:`generate`: per decoder step, the chosen codes (B,k*S)
-        of its k frames and which sequences (B,) bool are still running (their step is
+        """The decoding loop of :meth:`generate`: per decoder step, the codes of its frames
+        (B,n,S) (n = ``frames_per_step``, fewer on a last step that would pass
+        ``max_frames``) and which sequences (B,) bool are still running (their step is
         real); ends when every sequence has ended or after ceil(``max_frames``/k) steps."""
         max_frames = self.config.max_frames if max_frames is None else max_frames
         if not 1 <= min_frames <= max_frames <= self.config.max_frames:
@@ -628,7 +622,8 @@ class SignTranslator(TextToFramesMixin, ModelMixin, ConfigMixin):
                 chosen = picks[0]
             else:  # each digit from its level's distribution
                 chosen = digits_to_codes(torch.stack(picks, dim=-1), self.levels)
-            yield chosen, ~finished
+            frames = self.ungroup_frames(chosen[:, None])  # (B,k,S)
+            yield frames[:, :max_frames - t * k], ~finished
             # chosen codes are in range by construction: index the tables directly.
             x = (self._embed_codes(chosen) + self.frame_position[t + 1])[:, None] + every_frame
             if segments:  # does frame t+1 start a new segment? (drawn like the codes)
