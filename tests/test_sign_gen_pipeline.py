@@ -345,6 +345,43 @@ def test_a_renderer_on_the_same_condition_encoder_replaces_the_video_model(tmp_p
     assert np.array_equal(run(replaced).frames, run(expected).frames)
 
 
+def test_a_renderer_with_a_condition_adapter_brings_it_and_one_without_removes_it(
+        tmp_path, one_thread):
+    """``assemble --base --video`` with a renderer that has a condition adapter: the
+    pipeline renders through it (as the renderer alone does); replacing that renderer
+    by one without an adapter leaves none behind."""
+    from test_condition_adapter import with_adapter
+
+    from signgen.models.condition_encoder import MultiConditionEncoder
+    from signgen.pipelines.assemble import assemble, main
+
+    base = assemble(*_export_stages(build(), tmp_path), tmp_path / "base")
+    plain = make_pipeline(temporal=True)
+    plain.condition_encoder = MultiConditionEncoder.from_pretrained(base / "condition_encoder")
+    plain.register_modules(condition_encoder=plain.condition_encoder)
+    adapted = with_adapter(plain)
+    adapted.save_pretrained(tmp_path / "adapted")
+    plain.save_pretrained(tmp_path / "plain")
+    assert main(["--base", str(base), "--out", str(tmp_path / "a"),
+                 "--video", str(tmp_path / "adapted")]) == 0
+    with_it = SignGenPipeline.from_pretrained(tmp_path / "a")
+    with_it.set_progress_bar_config(disable=True)
+    assert with_it.condition_adapter is not None
+    embeddings = torch.randn(3, 8, SIZE // 2, SIZE // 2)
+    reference = np.zeros((SIZE, SIZE, 3), np.uint8)
+
+    def render(video_pipe):
+        return video_pipe(reference, condition_embeddings=embeddings, num_inference_steps=2,
+                          window=4, generator=torch.Generator().manual_seed(0),
+                          progress=False).frames
+
+    assert np.array_equal(render(with_it.video_pipeline()), render(adapted))
+    assert main(["--base", str(tmp_path / "a"), "--out", str(tmp_path / "b"),
+                 "--video", str(tmp_path / "plain")]) == 0
+    assert SignGenPipeline.from_pretrained(tmp_path / "b").condition_adapter is None
+    assert not (tmp_path / "b" / "condition_adapter").exists()
+
+
 def test_assembled_pipeline_records_the_sampling_it_is_run_with(tmp_path, one_thread):
     """The eval systems run a pipeline with the settings assemble recorded, not the
     (older) ones its video model was exported with."""

@@ -369,3 +369,64 @@ def test_references_can_be_other_frames_of_the_same_signer(trained, tiny_overrid
     plain_cfg = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={out}", *SMALL])
     assert VideoTask(mixed, temporal=False, progress=False).inputs_version \
         != VideoTask(plain_cfg, temporal=False, progress=False).inputs_version
+
+
+def test_a_condition_adapter_trains_in_phase_one_and_stays_frozen_in_phase_two(
+        trained, tiny_overrides, tmp_path, one_thread):
+    """video.condition_adapter: phase 1 trains it with the UNet and exports it; phase 2
+    lifts it unchanged (frozen) and refuses a phase-1 model without one."""
+    from signgen.errors import ConfigError
+    from signgen.pipelines.sign_video import SignVideoPipeline
+    from signgen.training.tasks.video import VideoTask
+
+    cfg, out, _ = trained
+    overrides = [*tiny_overrides, *SMALL, "video.condition_adapter=true",
+                 f"video.vae.pretrained_path={out / 'vae' / 'model'}"]
+    adapted = load_config("tiny", [*overrides, f"experiment.output_dir={tmp_path}"])
+    task = VideoTask(adapted, temporal=False, progress=False)
+    assert task.inputs_version != VideoTask(cfg, temporal=False, progress=False).inputs_version
+    model = task.build_model()
+    trainable = {id(p) for p in task.trainable_parameters(model)}
+    assert all(id(p) in trainable for p in model.condition_adapter.parameters())
+    loss, _ = task.loss(model, task.collate([task.train_dataset()[i] for i in range(2)]))
+    loss.backward()
+    assert any(p.grad.abs().sum() > 0 for p in model.condition_adapter.parameters())
+    task.export(model, tmp_path / "video_frames" / "model")
+    exported = SignVideoPipeline.from_pretrained(tmp_path / "video_frames" / "model")
+    assert exported.condition_adapter is not None
+
+    phase2 = VideoTask(adapted, temporal=True, progress=False)
+    lifted = phase2.build_model()
+    frozen = {id(p) for p in phase2.trainable_parameters(lifted)}
+    assert not any(id(p) in frozen for p in lifted.condition_adapter.parameters())
+    without = load_config("tiny", [*overrides, f"experiment.output_dir={out}"])
+    with pytest.raises(ConfigError, match="trained without one"):
+        VideoTask(without, temporal=True, progress=False).build_model()
+
+
+def test_random_translate_moves_each_sample_by_whole_cells():
+    from signgen.training.tasks.video import random_translate
+
+    latents = torch.arange(2 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6).repeat(1, 3, 1, 1)
+    assert random_translate(latents, 0) is latents
+    moved = random_translate(latents, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == latents.shape
+    for original, shifted in zip(latents, moved, strict=True):
+        # the centre 2x2 of a shifted map is a 2x2 block somewhere in the original
+        centre = shifted[0, 2:4, 2:4]
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(original[0, 2 + dy:4 + dy, 2 + dx:4 + dx], centre)]
+        assert len(found) == 1
+    offsets = {tuple((random_translate(latents, 2, torch.Generator().manual_seed(seed))
+                      - latents)[0, 0, 3, 3:4].tolist()) for seed in range(20)}
+    assert len(offsets) > 3  # offsets vary from draw to draw
+
+
+def test_reference_shift_needs_a_concatenated_reference(tiny_overrides):
+    from signgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="concat_latent"):
+        load_config("tiny", [*tiny_overrides, "video.reference_shift=2",
+                             "video.reference_encoder.concat_latent=false"])
+    cfg = load_config("tiny", [*tiny_overrides, "video.reference_shift=2"])
+    assert cfg.video.reference_shift == 2

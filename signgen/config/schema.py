@@ -409,6 +409,17 @@ class VideoConfig:
     # against 0.867 / 0.848 / 0.651 at 7000 steps without; results
     # [refframes-4500-steps3-bf16]): so 0.
     reference_from_frames: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    # A condition adapter (``signgen.models.condition_adapter``): the condition embedding
+    # also reaches every skip connection and the mid block of the UNet through trainable,
+    # zero-initialised convolutions (ControlNet-style residuals, computed once per video).
+    # Without it the conditions enter only at conv_in through the (frozen, pretrained)
+    # encoder's projection.
+    condition_adapter: bool = False
+    # Training, with concat_latent: each sample's concatenated reference latent is moved by
+    # a random offset of up to this many latent cells in each direction (edges repeated),
+    # so that the UNet cannot copy the reference's pose pixel for pixel (the body then
+    # has to come from the conditions) but still reads its colours; 0 = aligned.
+    reference_shift: int = non_negative(0)
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
     gradient_checkpointing: bool = False
@@ -439,6 +450,9 @@ class VideoConfig:
                             f"would see frame positions they were never trained on")
         if self.clip_length > self.denoiser.motion_max_seq_length:
             problems.append("video.clip_length exceeds video.denoiser.motion_max_seq_length")
+        if self.reference_shift and not self.reference_encoder.concat_latent:
+            problems.append("video.reference_shift moves the concatenated reference latent: "
+                            "it needs video.reference_encoder.concat_latent=true")
         return problems
 
 

@@ -78,7 +78,8 @@ def stage_summary(model_dir: Path) -> dict:
                                      "eval")}
 
 
-VIDEO_PARTS = ("vae", "unet", "reference_encoder", "scheduler")  # what --video replaces
+# what --video replaces (condition_adapter: removed where the new renderer has none)
+VIDEO_PARTS = ("vae", "unet", "reference_encoder", "scheduler", "condition_adapter")
 RENDERER_STAGES = ("vae", "vae_decoder", "video_frames", "video_temporal")  # their training
 
 
@@ -119,6 +120,10 @@ def replace_renderer(video: Path, folder: Path, dtype) -> None:
     try:
         for name in VIDEO_PARTS:
             part = getattr(parts, name)
+            if part is None:  # an optional part the new renderer lacks
+                shutil.rmtree(folder / name, ignore_errors=True)
+                index[name] = [None, None]
+                continue
             if name != "scheduler":
                 part = part.to(dtype=dtype)
             part.save_pretrained(folder / name)
@@ -286,7 +291,8 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                            unet=parts.unet, condition_encoder=parts.condition_encoder,
                            reference_encoder=parts.reference_encoder,
                            scheduler=parts.scheduler,
-                           text_tokenizer=TextTokenizer.load(translator))
+                           text_tokenizer=TextTokenizer.load(translator),
+                           condition_adapter=parts.condition_adapter)
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     from diffusers.utils import logging as diffusers_logging
@@ -295,8 +301,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
     diffusers_logging.set_verbosity_error()  # no "keep in float32" notice per component
     try:
         for module in (pipe.translator, pipe.fsq, pipe.vae, pipe.unet, pipe.condition_encoder,
-                       pipe.reference_encoder):
-            module.to(dtype=getattr(torch, storage_dtype))
+                       pipe.reference_encoder, pipe.condition_adapter):
+            if module is not None:
+                module.to(dtype=getattr(torch, storage_dtype))
     finally:
         diffusers_logging.set_verbosity(level)
     pipe.save_pretrained(tmp)

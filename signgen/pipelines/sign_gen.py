@@ -100,14 +100,16 @@ def _check_format(folder: Path) -> None:
 class SignGenPipeline(DiffusionPipeline):
     """Text (or glosses) in a sign language -> signing video + SMPL-X pose."""
 
-    model_cpu_offload_seq = "translator->fsq->reference_encoder->unet->vae"
+    model_cpu_offload_seq = "translator->fsq->reference_encoder->condition_adapter->unet->vae"
+    _optional_components = ["condition_adapter"]
 
     def __init__(self, translator, fsq, vae, unet, condition_encoder, reference_encoder,
-                 scheduler, text_tokenizer) -> None:
+                 scheduler, text_tokenizer, condition_adapter=None) -> None:
         super().__init__()
         self.register_modules(translator=translator, fsq=fsq, vae=vae, unet=unet,
                               condition_encoder=condition_encoder,
-                              reference_encoder=reference_encoder, scheduler=scheduler)
+                              reference_encoder=reference_encoder, scheduler=scheduler,
+                              condition_adapter=condition_adapter)
         self.text_tokenizer = text_tokenizer
         t, q = translator.config, fsq
         if (t.codebook_size, t.tokens_per_frame) != (q.codebook_size, q.tokens_per_frame):
@@ -170,7 +172,8 @@ class SignGenPipeline(DiffusionPipeline):
         pipe = SignVideoPipeline(vae=self.vae, unet=self.unet,
                                  condition_encoder=self.condition_encoder,
                                  reference_encoder=self.reference_encoder,
-                                 scheduler=self.scheduler)
+                                 scheduler=self.scheduler,
+                                 condition_adapter=self.condition_adapter)
         pipe.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return pipe
 

@@ -6,6 +6,8 @@
     vae                AutoencoderKL: frames (N,3,H,W) in [-1,1] <-> latents (N,c,H/f,W/f)
     condition_encoder  MultiConditionEncoder: pose map + hand render -> embedding map
                        (T,E,H/f,W/f) -> zero-initialised residual added to conv_in's output
+    condition_adapter  optional ConditionAdapter: embedding map -> residuals for every skip
+                       connection and the mid block of the UNet (computed once per video)
     reference_encoder  ReferenceEncoder: the signer's image -> identity tokens (1,L,D),
                        cross-attended by the denoiser; computed once per video. When the
                        UNet's in_channels are twice the VAE's latent channels, the
@@ -32,9 +34,11 @@ from diffusers import DiffusionPipeline, UNetMotionModel
 from diffusers.utils import BaseOutput
 
 # diffusers' from_pretrained loads a component only from a module already imported.
+import signgen.models.condition_adapter  # noqa: F401
 import signgen.models.condition_encoder  # noqa: F401
 import signgen.models.reference_encoder  # noqa: F401
 from signgen.errors import InvalidInputError
+from signgen.models.condition_adapter import check_adapter_fits
 from signgen.models.denoiser import add_to_conv_in
 from signgen.precision import native_bf16
 
@@ -152,12 +156,18 @@ class SignVideoPipelineOutput(BaseOutput):
 class SignVideoPipeline(DiffusionPipeline):
     """Reference image + per-frame conditions (or their embeddings) -> signing video."""
 
-    model_cpu_offload_seq = "reference_encoder->condition_encoder->unet->vae"
+    model_cpu_offload_seq = "reference_encoder->condition_encoder->condition_adapter->unet->vae"
+    _optional_components = ["condition_adapter"]
 
-    def __init__(self, vae, unet, condition_encoder, reference_encoder, scheduler) -> None:
+    def __init__(self, vae, unet, condition_encoder, reference_encoder, scheduler,
+                 condition_adapter=None) -> None:
         super().__init__()
+        if condition_adapter is not None:
+            check_adapter_fits(condition_adapter, unet,
+                               condition_encoder.config.embedding_channels)
         self.register_modules(vae=vae, unet=unet, condition_encoder=condition_encoder,
-                              reference_encoder=reference_encoder, scheduler=scheduler)
+                              reference_encoder=reference_encoder, scheduler=scheduler,
+                              condition_adapter=condition_adapter)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -222,13 +232,24 @@ class SignVideoPipeline(DiffusionPipeline):
                   for chunk in latents.split(batch_size)]
         return ((torch.cat(frames).float() + 1) / 2).clamp(0, 1)
 
-    def _predict(self, latents: torch.Tensor, t, residual: torch.Tensor,
+    def condition_residuals(self, embeddings: torch.Tensor) -> list[torch.Tensor]:
+        """(T,E,h,w) embeddings -> the per-frame inputs of the UNet: [the conv_in residual
+        (T,C0,h,w)] + with a condition adapter its skip residuals and mid residual
+        ((T,C_i,h_i,w_i) each, in ``skip_layout`` order, mid last)."""
+        residuals = [self.condition_encoder.project(embeddings)]
+        if self.condition_adapter is not None:
+            out = self.condition_adapter(embeddings)
+            residuals += [*out.down_residuals, out.mid_residual]
+        return residuals
+
+    def _predict(self, latents: torch.Tensor, t, residuals: list[torch.Tensor],
                  tokens: torch.Tensor, reference_latents: torch.Tensor | None = None,
                  ) -> torch.Tensor:
-        """Noise prediction for N windows in one UNet call: latents (N,F,c,h,w), residual
-        (B,N,F,C,h,w), tokens (B,L,D), reference_latents (B,c,h,w) or None ->
-        (B,N,F,c,h,w). B > 1 is the batch of classifier-free guidance (row 0 dropped);
-        every window of a row shares that row's tokens and reference latents."""
+        """Noise prediction for N windows in one UNet call: latents (N,F,c,h,w), residuals
+        (B,N,F,C_i,h_i,w_i) each, as ``condition_residuals`` lists them, tokens (B,L,D),
+        reference_latents (B,c,h,w) or None -> (B,N,F,c,h,w). B > 1 is the batch of
+        classifier-free guidance (row 0 dropped); every window of a row shares that row's
+        tokens and reference latents."""
         batch, (windows, frames) = tokens.shape[0], latents.shape[:2]
         clips = batch * windows
         sample = latents.repeat(batch, 1, 1, 1, 1)  # (B*N,F,c,h,w), row-major
@@ -237,12 +258,19 @@ class SignVideoPipeline(DiffusionPipeline):
             ref = reference_latents.repeat_interleave(windows * frames, dim=0)
             sample = torch.cat([sample, ref.view(clips, frames, *ref.shape[1:])], 2)
         hidden = tokens.repeat_interleave(windows * frames, dim=0)  # (B*N*F,L,D)
-        with add_to_conv_in(self.unet, residual.flatten(0, 2)):
+        flat = [residual.flatten(0, 2) for residual in residuals]  # (B*N*F,...) clip-major
+        skips = {}
+        if len(flat) > 1:
+            skips = {"down_block_additional_residuals": tuple(flat[1:-1]),
+                     "mid_block_additional_residual": flat[-1]}
+        with add_to_conv_in(self.unet, flat[0]):
             if self.has_temporal_layers:
-                out = self.unet(sample.transpose(1, 2), t, encoder_hidden_states=hidden).sample
+                out = self.unet(sample.transpose(1, 2), t, encoder_hidden_states=hidden,
+                                **skips).sample
                 out = out.transpose(1, 2)  # (B*N,F,c,h,w)
             else:
-                out = self.unet(sample.flatten(0, 1), t, encoder_hidden_states=hidden).sample
+                out = self.unet(sample.flatten(0, 1), t, encoder_hidden_states=hidden,
+                                **skips).sample
         return out.reshape(batch, windows, frames, *out.shape[-3:])
 
     @torch.no_grad()
@@ -310,8 +338,8 @@ class SignVideoPipeline(DiffusionPipeline):
         tokens = self.encode_reference(reference_image, size)
         reference_latents = (self.encode_reference_latent(reference_image, size).to(
             self.unet.dtype) if self.concatenates_reference_latent else None)
-        residual = self.condition_encoder.project(embeddings)
-        null_residual = self.condition_encoder.project(torch.zeros_like(embeddings[:1]))
+        residuals = self.condition_residuals(embeddings)
+        null_residuals = self.condition_residuals(torch.zeros_like(embeddings[:1]))
         use_guidance = guidance_scale > 1.0
         if use_guidance:
             null = self.reference_encoder.null_tokens(1, size[0], size[1]).to(tokens)
@@ -340,9 +368,11 @@ class SignVideoPipeline(DiffusionPipeline):
             total = torch.zeros_like(latents, dtype=torch.float32)
             weight = torch.zeros(num_frames, 1, 1, 1)
             for group in groups:
-                res = torch.stack([residual[span] for span in group])[None]  # (1,N,F,C,h,w)
+                res = [torch.stack([r[span] for span in group])[None]  # (1,N,F,C,h,w)
+                       for r in residuals]
                 if use_guidance:  # all conditions dropped, as in training
-                    res = torch.cat([null_residual.expand_as(res), res])
+                    res = [torch.cat([null.expand_as(r), r])
+                           for null, r in zip(null_residuals, res, strict=True)]
                 pred = self._predict(torch.stack([latents[span] for span in group]), t, res,
                                      tokens, reference_latents).float()
                 if use_guidance:

@@ -8,6 +8,10 @@ the condition encoder (``pose_map``, ``hand_render``); ``reference`` (B,3,H,W) i
 concatenated to its input (``unet.config.in_channels`` = 2c); optionally
 ``latent_weight`` (B,1,h,w) or (B,F,1,h,w), a non-negative weight per latent cell of the
 squared error (``latent_hand_weight``), absent: the plain MSE.
+
+With a ``condition_adapter`` the condition embedding also reaches every skip connection
+of the UNet (``signgen.models.condition_adapter``), computed with the same condition
+dropout.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ class VideoParts(nn.Module):
     ``mixed_precision`` autocast would not apply.
     """
 
-    def __init__(self, condition_encoder, reference_encoder, unet) -> None:
+    def __init__(self, condition_encoder, reference_encoder, unet,
+                 condition_adapter=None) -> None:
         super().__init__()
         self.condition_encoder = condition_encoder
         self.reference_encoder = reference_encoder
         self.unet = unet
+        self.condition_adapter = condition_adapter  # optional ConditionAdapter
 
     def forward(self, noise_scheduler, batch: dict, noise: torch.Tensor,
                 timesteps: torch.Tensor, drop_conditions: torch.Tensor,
@@ -61,6 +67,7 @@ def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.T
     clip's frames share its drops and timestep). The target is the noise (``epsilon``)
     or the velocity (``v_prediction``), as the scheduler's ``prediction_type`` says.
     """
+    from signgen.models.condition_adapter import unet_residual_kwargs
     from signgen.models.denoiser import add_to_conv_in
 
     latents = batch["latents"]
@@ -70,7 +77,10 @@ def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.T
     names = list(model.condition_encoder.config.conditions)
     conditions = {k: flat(batch[k]) for k in names}
     mask = (~drop_conditions).repeat_interleave(frames, dim=0)
-    residual = model.condition_encoder(conditions, mask).residual
+    encoded = model.condition_encoder(conditions, mask)
+    residual = encoded.residual
+    adapter = model.condition_adapter
+    skips = unet_residual_kwargs(adapter(encoded.embedding) if adapter is not None else None)
     tokens = model.reference_encoder(batch["reference"], drop=drop_reference).tokens
     tokens = tokens.repeat_interleave(frames, dim=0)
     timestep_per_frame = timesteps.repeat_interleave(frames) if clip else timesteps
@@ -82,10 +92,10 @@ def denoise_loss(model: VideoParts, noise_scheduler, batch: dict, noise: torch.T
     with add_to_conv_in(model.unet, residual):
         if clip:
             sample = noisy.view(*latents.shape[:2], *noisy.shape[1:]).transpose(1, 2)
-            pred = model.unet(sample, timesteps, encoder_hidden_states=tokens).sample
+            pred = model.unet(sample, timesteps, encoder_hidden_states=tokens, **skips).sample
             pred = pred.transpose(1, 2).flatten(0, 1)
         else:
-            pred = model.unet(noisy, timesteps, encoder_hidden_states=tokens).sample
+            pred = model.unet(noisy, timesteps, encoder_hidden_states=tokens, **skips).sample
     if noise_scheduler.config.prediction_type == "v_prediction":
         target = noise_scheduler.get_velocity(flat(latents), flat(noise), timestep_per_frame)
     else:

@@ -6,10 +6,13 @@
   encoder and the 2D denoiser (``UNet2DConditionModel``) learn together to denoise the
   latent of one frame given its pose map and hand render (each dropped with
   ``condition_dropout``) and the signer's reference image (dropped with
-  ``reference_dropout``: the null tokens of classifier-free guidance).
+  ``reference_dropout``: the null tokens of classifier-free guidance). With
+  ``video.condition_adapter`` a ``ConditionAdapter`` trains with them (the embedding into
+  every skip connection of the UNet).
 - ``video_temporal`` (phase 2): clips of ``clip_length`` consecutive frames. Phase 1's
   denoiser is lifted to a ``UNetMotionModel`` (zero-initialised temporal layers, or the
-  AnimateDiff modules at ``motion_adapter_path``); only the temporal layers train.
+  AnimateDiff modules at ``motion_adapter_path``); only the temporal layers train (a
+  condition adapter stays as phase 1 left it).
 
 Data: the frame cache of the train split (``signgen.data.frame_cache``). Latents come from
 the frozen VAE (posterior mean x ``scaling_factor``) per batch: a tiny-config run sees
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig
@@ -173,6 +177,22 @@ def random_colour_changes(size: int, probability: float
     return changed, order, gain
 
 
+def random_translate(latents: torch.Tensor, max_shift: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each sample of (B,c,h,w) ``latents`` moved by its own random whole-cell offset
+    (dy, dx), each uniform in [-max_shift, max_shift], the uncovered border filled with
+    the edge values (replicate padding) -> (B,c,h,w)."""
+    if max_shift <= 0:
+        return latents
+    _, _, h, w = latents.shape
+    if max_shift >= min(h, w):
+        raise ConfigError(f"a shift of up to {max_shift} cells does not fit {h}x{w} latents")
+    padded = F.pad(latents, (max_shift,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(latents), 2), generator=generator)
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w]
+                        for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
 class VideoTask:
     """Phase 1 (``temporal=False``) or phase 2 (``temporal=True``) of the video model."""
 
@@ -203,6 +223,10 @@ class VideoTask:
             parts.append({"hand_loss_weight": self.video.hand_loss_weight})
         if self.video.reference_from_frames:
             parts.append({"reference_from_frames": self.video.reference_from_frames})
+        if self.video.condition_adapter:
+            parts.append({"condition_adapter": True})
+        if self.video.reference_shift:
+            parts.append({"reference_shift": self.video.reference_shift})
         if pretrained_encoder:
             parts.append({"condition_encoder": weights_hash(pretrained_encoder)})
         recipe = json.dumps(parts, sort_keys=True)
@@ -241,8 +265,13 @@ class VideoTask:
             unet = to_motion_unet(pipe.unet, adapter,
                                   motion_num_attention_heads=d.motion_num_attention_heads,
                                   motion_max_seq_length=d.motion_max_seq_length)
-            return self._checkpointed(
-                VideoParts(pipe.condition_encoder, pipe.reference_encoder, unet))
+            if self.video.condition_adapter != (pipe.condition_adapter is not None):
+                raise ConfigError(f"video.condition_adapter={self.video.condition_adapter} but "
+                                  f"phase 1's model in {folder} was trained "
+                                  f"{'with' if pipe.condition_adapter is not None else 'without'}"
+                                  f" one")
+            return self._checkpointed(VideoParts(pipe.condition_encoder, pipe.reference_encoder,
+                                                 unet, pipe.condition_adapter))
         latent_size = self.train_frames.height // self.vae_scale_factor
         channels = self.vae.config.latent_channels
         in_channels = channels * (2 if self.video.reference_encoder.concat_latent else 1)
@@ -276,7 +305,16 @@ class VideoTask:
         reference_encoder = ReferenceEncoder(
             block_out_channels=list(self.video.reference_encoder.block_out_channels),
             token_dim=unet.config.cross_attention_dim)
-        return self._checkpointed(VideoParts(condition_encoder, reference_encoder, unet))
+        adapter = None
+        if self.video.condition_adapter:
+            from signgen.models.condition_adapter import ConditionAdapter
+
+            adapter = ConditionAdapter(
+                embedding_channels=condition_encoder.config.embedding_channels,
+                block_out_channels=list(unet.config.block_out_channels),
+                layers_per_block=unet.config.layers_per_block)
+        return self._checkpointed(
+            VideoParts(condition_encoder, reference_encoder, unet, adapter))
 
     def _pretrained_condition_encoder(self, folder: Path, unet_channels: int):
         """The frozen float32 encoder of ``folder``, checked against this config's
@@ -312,6 +350,8 @@ class VideoTask:
 
         model.condition_encoder.requires_grad_(False)
         model.reference_encoder.requires_grad_(False)
+        if model.condition_adapter is not None:
+            model.condition_adapter.requires_grad_(False)
         return freeze_except_motion(model.unet)
 
     # -- data ------------------------------------------------------------------------------
@@ -375,6 +415,9 @@ class VideoTask:
     def loss(self, model: VideoParts, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device
         batch = self._with_latents(batch, device, self.video.colour_augment)
+        if self.video.reference_shift and "reference_latents" in batch:
+            batch["reference_latents"] = random_translate(batch["reference_latents"],
+                                                          self.video.reference_shift)
         if self.video.hand_loss_weight != 1:
             batch["latent_weight"] = latent_hand_weight(
                 batch["hand_render"], self.vae_scale_factor, self.video.hand_loss_weight)
@@ -432,7 +475,8 @@ class VideoTask:
         pipe = SignVideoPipeline(vae=self.vae, unet=model.unet,
                                  condition_encoder=model.condition_encoder,
                                  reference_encoder=model.reference_encoder,
-                                 scheduler=scheduler)
+                                 scheduler=scheduler,
+                                 condition_adapter=model.condition_adapter)
         pipe.save_pretrained(folder)
         info = {"phase": 2 if self.temporal else 1, "vae": str(self.vae_dir),
                 "vae_hash": weights_hash(self.vae_dir),
