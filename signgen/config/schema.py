@@ -573,7 +573,10 @@ class TranslatorModelConfig(TextToFramesModelConfig):
     signer_conditioning: bool = False
     # Frames written per decoder step (see SignTranslator): k frames' tokens in and out of
     # each step, so decoding takes T/k steps (a step's cost at batch 1 is mostly fixed
-    # overhead). Needs max_segments 0.
+    # overhead). Needs max_segments 0. Tiny, 2: half the decoding time (52 vs 104 ms per
+    # sentence, benchmarks/translator_speed.py) but text2avatar pose BT-WER 0.702 / DTW
+    # 0.167 against 0.628 / 0.170 with 1 (4000 steps each, shipped recipe, 150 novel
+    # sentences, results [canon-k2]): so 1.
     frames_per_step: int = positive(1)
 
     def check(self) -> list[str]:
