@@ -7,6 +7,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -87,7 +90,25 @@ def test_reference_probe_draws_three_references_of_generated_and_true_frames(
     reference_probe = benchmark("reference_probe")
     out = reference_probe.main(["--model", str(engine), "--frames", "0,2", "--steps", "1",
                                 "--shift", "8", "--out", str(tmp_path / "probe.png"),
-                                *tiny_overrides])
+                                "--measure", *tiny_overrides])
     with Image.open(out) as picture:
         width, height = picture.size
     assert (width, height) == (64 * 5, 64 * 3)  # reference + 2 generated + 2 true, 3 rows
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["frames"] == [0, 2] and result["shift"] == 8
+    assert all(0 <= result[f"pck_{row}"] <= 1 for row in ("aligned", "shifted", "other_pose"))
+    assert np.isfinite(result["follow_ratio"])
+
+
+def test_follow_ratio_is_the_share_of_the_shift_the_body_moved():
+    follow_ratio = benchmark("reference_probe").follow_ratio
+    aligned = np.random.default_rng(0).uniform(0, 60, (2, 133, 2))
+    visible = np.ones((2, 133), bool)
+    moved = aligned.copy()
+    moved[:, :, 0] += 10
+    assert follow_ratio(aligned, moved, visible, 10) == pytest.approx(1.0)
+    assert follow_ratio(aligned, aligned, visible, 10) == pytest.approx(0.0)
+    hands_only = aligned.copy()
+    hands_only[:, 11:, 0] += 10  # only points outside the upper body moved
+    assert follow_ratio(aligned, hands_only, visible, 10) == pytest.approx(0.0)
+    assert np.isnan(follow_ratio(aligned, moved, np.zeros_like(visible), 10))
