@@ -374,13 +374,14 @@ def test_references_can_be_other_frames_of_the_same_signer(trained, tiny_overrid
 def test_a_condition_adapter_trains_in_phase_one_and_stays_frozen_in_phase_two(
         trained, tiny_overrides, tmp_path, one_thread):
     """video.condition_adapter: phase 1 trains it with the UNet and exports it; phase 2
-    lifts it unchanged (frozen) and refuses a phase-1 model without one."""
+    lifts it unchanged (frozen); a config without one refuses that phase-1 model."""
     from signgen.errors import ConfigError
     from signgen.pipelines.sign_video import SignVideoPipeline
     from signgen.training.tasks.video import VideoTask
 
     cfg, out, _ = trained
     overrides = [*tiny_overrides, *SMALL, "video.condition_adapter=true",
+                 "video.reference_shift=1",
                  f"video.vae.pretrained_path={out / 'vae' / 'model'}"]
     adapted = load_config("tiny", [*overrides, f"experiment.output_dir={tmp_path}"])
     task = VideoTask(adapted, temporal=False, progress=False)
@@ -399,8 +400,9 @@ def test_a_condition_adapter_trains_in_phase_one_and_stays_frozen_in_phase_two(
     lifted = phase2.build_model()
     frozen = {id(p) for p in phase2.trainable_parameters(lifted)}
     assert not any(id(p) in frozen for p in lifted.condition_adapter.parameters())
-    without = load_config("tiny", [*overrides, f"experiment.output_dir={out}"])
-    with pytest.raises(ConfigError, match="trained without one"):
+    without = load_config("tiny", [*overrides, f"experiment.output_dir={tmp_path}",
+                                   "video.condition_adapter=false"])
+    with pytest.raises(ConfigError, match="trained with one"):
         VideoTask(without, temporal=True, progress=False).build_model()
 
 

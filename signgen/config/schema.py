@@ -413,7 +413,7 @@ class VideoConfig:
     # also reaches every skip connection and the mid block of the UNet through trainable,
     # zero-initialised convolutions (ControlNet-style residuals, computed once per video).
     # Without it the conditions enter only at conv_in through the (frozen, pretrained)
-    # encoder's projection.
+    # encoder's projection. On in the tiny config (configs/tiny.yaml has the numbers).
     condition_adapter: bool = False
     # Training, with concat_latent: each sample's concatenated reference latent is moved by
     # a random offset of up to this many latent cells in each direction (edges repeated),
