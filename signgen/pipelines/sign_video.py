@@ -33,8 +33,8 @@ import torch
 from diffusers import DiffusionPipeline, UNetMotionModel
 from diffusers.utils import BaseOutput
 
-# diffusers' from_pretrained loads a component only from a module already imported.
-import signgen.models.condition_adapter  # noqa: F401
+# diffusers' from_pretrained loads a component only from a module already imported
+# (signgen.models.condition_adapter is, below).
 import signgen.models.condition_encoder  # noqa: F401
 import signgen.models.reference_encoder  # noqa: F401
 from signgen.errors import InvalidInputError
