@@ -38,7 +38,11 @@ from diffusers.utils import BaseOutput
 import signgen.models.condition_encoder  # noqa: F401
 import signgen.models.reference_encoder  # noqa: F401
 from signgen.errors import InvalidInputError
-from signgen.models.condition_adapter import check_adapter_fits
+from signgen.models.condition_adapter import (
+    ConditionAdapterOutput,
+    check_adapter_fits,
+    unet_residual_kwargs,
+)
 from signgen.models.denoiser import add_to_conv_in
 from signgen.precision import native_bf16
 
@@ -259,10 +263,8 @@ class SignVideoPipeline(DiffusionPipeline):
             sample = torch.cat([sample, ref.view(clips, frames, *ref.shape[1:])], 2)
         hidden = tokens.repeat_interleave(windows * frames, dim=0)  # (B*N*F,L,D)
         flat = [residual.flatten(0, 2) for residual in residuals]  # (B*N*F,...) clip-major
-        skips = {}
-        if len(flat) > 1:
-            skips = {"down_block_additional_residuals": tuple(flat[1:-1]),
-                     "mid_block_additional_residual": flat[-1]}
+        skips = unet_residual_kwargs(ConditionAdapterOutput(
+            down_residuals=tuple(flat[1:-1]), mid_residual=flat[-1]) if len(flat) > 1 else None)
         with add_to_conv_in(self.unet, flat[0]):
             if self.has_temporal_layers:
                 out = self.unet(sample.transpose(1, 2), t, encoder_hidden_states=hidden,
