@@ -31,6 +31,7 @@ TASKS = {
     "vae_decoder": "signgen.training.tasks.vae_decoder",
     "video_frames": "signgen.training.tasks.video_frames",
     "video_temporal": "signgen.training.tasks.video_temporal",
+    "render_decoder": "signgen.training.tasks.render_decoder",
     "fsq": "signgen.training.tasks.fsq",
     "translator": "signgen.training.tasks.translator",
     "regression_translator": "signgen.training.tasks.regression_translator",
@@ -114,6 +115,9 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
     stages = [s for s in DEMO_STAGES if s != "vae_decoder" or cfg.video.finetune_vae_decoder]
     folders = {stage: main(cfg, stage, command=command, progress=progress)
                for stage in stages}
+    renderer = folders["video"]
+    if cfg.video.render_decoder.enabled:  # the video model with its decoder tuned
+        renderer = main(cfg, "render_decoder", command=command, progress=progress)
     fsq_dir = folders["fsq"]
     canonical = cfg.translator.canonical_handedness
     for split in dict.fromkeys((*cfg.translator.train_splits, "dev")):  # the translator's
@@ -122,11 +126,13 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
             tokenise_with_export(fsq_dir, dataset, split, progress=progress,
                                  canonical_handedness=canonical)
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)
-    assemble(folders["video"], fsq_dir, folders["translator"], out,
+    assemble(renderer, fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",
              sampling=asdict(cfg.video.sampling))
-    trained = [s for s in ("vae", "vae_decoder", "video_frames", "video_temporal", "fsq",
-                           "translator") if s != "vae_decoder" or cfg.video.finetune_vae_decoder]
+    optional = {"vae_decoder": cfg.video.finetune_vae_decoder,
+                "render_decoder": cfg.video.render_decoder.enabled}
+    trained = [s for s in ("vae", "vae_decoder", "video_frames", "video_temporal",
+                           "render_decoder", "fsq", "translator") if optional.get(s, True)]
     stages = {stage: stage_summary(Path(cfg.experiment.output_dir) / stage / "model")
               for stage in trained}
     (out / DEMO_FILE).write_text(json.dumps({

@@ -127,6 +127,15 @@ def test_zero_terminal_snr_schedules_sample_finite_frames(scheduler, one_thread)
     assert torch.isfinite(out.frames).all()
 
 
+def test_latent_output_decodes_to_the_frames(pipe, one_thread):
+    latents = run(pipe, frames=3, output_type="latent").frames
+    assert latents.shape == (3, 4, SIZE // 2, SIZE // 2) and latents.dtype == torch.float32
+    frames = run(pipe, frames=3, output_type="pt").frames
+    torch.testing.assert_close(pipe.decode_latents(latents), frames)
+    with pytest.raises(InvalidInputError, match="output_type"):
+        run(pipe, frames=1, output_type="pil")
+
+
 def test_guidance_changes_the_result(pipe, one_thread):
     assert not np.array_equal(run(pipe, frames=2).frames,
                               run(pipe, frames=2, guidance_scale=3.0).frames)

@@ -29,8 +29,12 @@ def trained(tiny_overrides, tmp_path_factory):
     out = tmp_path_factory.mktemp("video_run")
     overrides = [*tiny_overrides, f"experiment.output_dir={out}", *SMALL,
                  *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
-                                                       "phase1_train", "phase2_train")
-                   for kv in STEPS)]
+                                                       "phase1_train", "phase2_train",
+                                                       "render_decoder.train")
+                   for kv in STEPS),
+                 "video.render_decoder.train_clips=2", "video.render_decoder.eval_clips=1",
+                 "video.render_decoder.colour_augment=1.0",
+                 "video.vae.train_crop=32"]
     cfg = load_config("tiny", overrides)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -432,3 +436,108 @@ def test_reference_shift_needs_a_concatenated_reference(tiny_overrides):
                              "video.reference_encoder.concat_latent=false"])
     cfg = load_config("tiny", [*tiny_overrides, "video.reference_shift=2"])
     assert cfg.video.reference_shift == 2
+
+
+def test_the_render_decoder_tunes_only_the_decoder_on_the_renderers_latents(
+        trained, tiny_data_root, one_thread):
+    """--stage render_decoder: the video model's latents of train clips (rendered as the
+    pipeline renders them) -> a video folder whose VAE has the same encoder and a tuned
+    decoder, recording the decoder it started from; a rerun reuses the latents."""
+    import train
+    from signgen.data.frame_cache import FrameCache
+    from signgen.pipelines.sign_video import SignVideoPipeline
+    from signgen.training.rendered_latents import RenderedLatents, colour_change, recoloured
+    from signgen.training.tasks.render_decoder import pipeline_sampling
+    from signgen.training.tasks.vae import to_unit
+    from signgen.training.tasks.video import colour_shift
+
+    cfg, out, video = trained
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        folder = train.main(cfg, "render_decoder", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert folder == out / "render_decoder" / "model"
+    tuned, original = (SignVideoPipeline.from_pretrained(f) for f in (folder, video))
+    before, after = original.vae.state_dict(), tuned.vae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(
+        ("decoder.", "post_quant_conv.")))
+    assert any(not torch.equal(before[k], after[k]) for k in before
+               if k.startswith("decoder."))
+    for name in ("unet", "condition_encoder", "reference_encoder"):
+        ours, theirs = getattr(tuned, name).state_dict(), getattr(original, name).state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
+    info = json.loads((folder / "video.json").read_text())
+    assert info["render_decoder"]["video_model"] == str(video)
+    assert set(info["render_decoder"]["eval_before"]) == {"psnr", "ssim", "psnr_signer",
+                                                         "psnr_hands"}
+    assert json.loads((folder / "training.json").read_text())["stage"] == "render_decoder"
+
+    # the stored latents are the pipeline's for the clip's conditions, (recoloured)
+    # reference and seed; its ground truth is recoloured alike
+    rendered = RenderedLatents(out / "render_decoder" / "latents-train")
+    first = rendered.index["samples"][0]
+    cache = FrameCache.open(tiny_data_root / "synthsign", "train")
+    frames = slice(first["cache_offset"], first["cache_offset"] + first["length"])
+    order, gain = colour_change(cfg.experiment.seed + first["number"], 1.0)
+    assert first["colour_order"] == order.tolist() and first["colour_gain"] != [1.0] * 3
+    reference = recoloured(cache.reference(first["signer_id"]), order, gain)
+    assert not np.array_equal(reference, cache.reference(first["signer_id"]))
+    target = rendered.target_frames([0], cache.video[frames][:1])
+    torch.testing.assert_close(target, colour_shift(to_unit(cache.video[frames][:1]),
+                                                    order[None], gain[None]))
+    again = original(reference, np.array(cache.pose_map[frames]),
+                     np.array(cache.hand_render[frames]), output_type="latent",
+                     generator=torch.Generator().manual_seed(cfg.experiment.seed
+                                                             + first["number"]),
+                     progress=False, **pipeline_sampling(cfg.video.sampling)).frames
+    torch.testing.assert_close(torch.from_numpy(np.array(rendered.latents[:first["length"]]))
+                               .float(), again.half().float())
+    assert len(rendered) == rendered.latents.shape[0] == sum(
+        s["length"] for s in rendered.index["samples"])
+
+
+def test_the_render_decoder_loss_falls_and_needs_a_video_model(trained, tiny_overrides,
+                                                               tmp_path, one_thread):
+    from signgen.errors import ConfigError
+    from signgen.training.tasks.render_decoder import RenderDecoderTask
+
+    cfg, _, _ = trained
+    task = RenderDecoderTask(cfg)
+    model = task.build_model()
+    params = task.trainable_parameters(model)
+    assert {id(p) for p in params} == {id(p) for p in [*model.vae.decoder.parameters(),
+                                                        *model.vae.post_quant_conv.parameters()]}
+    torch.manual_seed(0)
+    dataset = task.train_dataset()
+    batch = task.collate([dataset[i] for i in range(4)])
+    assert batch["latents"].shape[-1] * task.factor == batch["frames"].shape[-1] == 32
+    optimiser = torch.optim.Adam(params, lr=1e-3)
+    first, _ = task.loss(model, batch)
+    for _ in range(3):
+        optimiser.zero_grad()
+        loss, logs = task.loss(model, batch)
+        loss.backward()
+        optimiser.step()
+    assert task.loss(model, batch)[0].item() < first.item() and "l1_hands" in logs
+    empty = load_config("tiny", [*tiny_overrides, f"experiment.output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="--stage video"):
+        RenderDecoderTask(empty)
+
+
+def test_rendered_latents_of_another_renderer_are_refused(trained, tiny_data_root, tmp_path,
+                                                          one_thread):
+    from signgen.training.rendered_latents import render_latents
+    from signgen.training.tasks.render_decoder import pipeline_sampling
+
+    cfg, out, video = trained
+    sampling = pipeline_sampling(cfg.video.sampling)
+    folder = tmp_path / "latents"
+    first = render_latents(video, tiny_data_root / "synthsign", "dev", 1, folder, sampling,
+                           progress=False)
+    assert render_latents(video, tiny_data_root / "synthsign", "dev", 1, folder, sampling,
+                          progress=False).index == first.index  # reopened, not rendered
+    with pytest.raises(SignGenError, match="other inputs"):
+        render_latents(video, tiny_data_root / "synthsign", "dev", 1, folder,
+                       {**sampling, "num_inference_steps": 1}, progress=False)

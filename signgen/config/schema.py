@@ -377,6 +377,22 @@ class VideoSamplingConfig:
 
 
 @dataclass
+class RenderDecoderConfig:
+    """Tuning the VAE decoder on the trained renderer's own latents (``python train.py
+    --stage render_decoder``, after ``--stage video``; see
+    signgen/training/tasks/render_decoder.py)."""
+
+    # Part of the demo recipe (--stage demo): the pipeline gets the tuned decoder.
+    enabled: bool = False
+    train_clips: int = positive(48)  # train samples rendered once for the tuning
+    eval_clips: int = positive(4)  # dev samples rendered for its evaluation
+    # Share of the clips rendered from a recoloured reference, their frames recoloured
+    # alike (as video.colour_augment in the renderer's training).
+    colour_augment: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
 class VideoConfig:
     """Stage I, the sign video diffusion model (``python train.py --stage vae|video``)."""
 
@@ -432,6 +448,7 @@ class VideoConfig:
     vae_decoder_train: TrainConfig = field(default_factory=TrainConfig)
     phase1_train: TrainConfig = field(default_factory=TrainConfig)  # single frames, all parts
     phase2_train: TrainConfig = field(default_factory=TrainConfig)  # clips, temporal layers
+    render_decoder: RenderDecoderConfig = field(default_factory=RenderDecoderConfig)
 
     def check(self) -> list[str]:
         """Problems that involve several keys (empty when consistent)."""

@@ -80,7 +80,8 @@ def stage_summary(model_dir: Path) -> dict:
 
 # what --video replaces (condition_adapter: removed where the new renderer has none)
 VIDEO_PARTS = ("vae", "unet", "reference_encoder", "scheduler", "condition_adapter")
-RENDERER_STAGES = ("vae", "vae_decoder", "video_frames", "video_temporal")  # their training
+RENDERER_STAGES = ("vae", "vae_decoder", "video_frames", "video_temporal",  # their training
+                   "render_decoder")
 
 
 def same_condition_encoder(video: Path, base: Path) -> bool:
@@ -140,12 +141,17 @@ def video_stage_summaries(video: Path) -> dict:
     """``demo.json``'s entries for a stage-I export, from the ``training.json`` files that
     exist: its own (``video_temporal`` or ``video_frames``, by its phase), phase 1's (a
     phase-2 export's ``video.json`` names it in ``frames_model``) and its VAE's (``vae``,
-    or ``vae_decoder`` for a fine-tuned decoder)."""
+    or ``vae_decoder`` for a fine-tuned decoder); a ``render_decoder`` export's own and
+    its video model's (``video_temporal``)."""
     summaries = {}
     info = json.loads((video / "video.json").read_text()) if (video / "video.json").is_file() \
         else {}
+    tuned = info.get("render_decoder")  # a render_decoder export: its video model's too
+    if tuned and (Path(tuned["video_model"]) / "training.json").is_file():
+        summaries["video_temporal"] = stage_summary(Path(tuned["video_model"]))
     if (video / "training.json").is_file():
-        phase = "video_temporal" if info.get("phase") == 2 else "video_frames"
+        phase = "render_decoder" if tuned else \
+            "video_temporal" if info.get("phase") == 2 else "video_frames"
         summaries[phase] = stage_summary(video)
     frames = Path(info["frames_model"]) if info.get("frames_model") else None
     if frames is not None and (frames / "training.json").is_file():

@@ -65,6 +65,7 @@ def make_scheduler(name: str, config: dict):
 
 
 PRECISIONS = ("fp32", "bf16", "auto")
+OUTPUT_TYPES = ("np", "pt", "latent")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -150,8 +151,10 @@ def _to_condition_tensor(frames, name: str) -> torch.Tensor:
 
 @dataclass
 class SignVideoPipelineOutput(BaseOutput):
-    """frames: (T,H,W,3) uint8 (``output_type='np'``) or (T,3,H,W) float in [0,1]
-    (``'pt'``); embeddings: (T,E,h,w) the condition embeddings that drove the video."""
+    """frames: (T,H,W,3) uint8 (``output_type='np'``), (T,3,H,W) float in [0,1]
+    (``'pt'``) or the undecoded latents (T,c,h,w) float32, scaled by the VAE's
+    ``scaling_factor`` (``'latent'``); embeddings: (T,E,h,w) the condition embeddings that
+    drove the video."""
 
     frames: np.ndarray | torch.Tensor
     embeddings: torch.Tensor
@@ -302,6 +305,8 @@ class SignVideoPipeline(DiffusionPipeline):
                 (faster on GPUs and on CPUs with AMX / AVX-512 BF16; the scheduler's
                 arithmetic stays float32), or "auto": bf16 where the device has it
                 natively (:func:`resolve_precision`).
+            output_type: "np", "pt" or "latent" (see :class:`SignVideoPipelineOutput`;
+                :meth:`decode_latents` turns latents into the "pt" frames).
         """
         if precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -317,8 +322,9 @@ class SignVideoPipeline(DiffusionPipeline):
                 condition_mask, num_inference_steps, guidance_scale, generator, window,
                 overlap, output_type, progress, window_batch) -> SignVideoPipelineOutput:
         """``__call__`` without its precision context (same arguments)."""
-        if output_type not in ("np", "pt"):
-            raise InvalidInputError(f"output_type must be 'np' or 'pt', got {output_type!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise InvalidInputError(f"output_type must be one of {OUTPUT_TYPES}, got "
+                                    f"{output_type!r}")
         if num_inference_steps < 1:
             raise InvalidInputError(f"num_inference_steps must be >= 1, got "
                                     f"{num_inference_steps}")
@@ -386,6 +392,8 @@ class SignVideoPipeline(DiffusionPipeline):
                     weight[span] += weights
             noise_pred = (total / weight.to(total)).to(latents.dtype)
             latents = self.scheduler.step(noise_pred, t, latents).prev_sample
+        if output_type == "latent":
+            return SignVideoPipelineOutput(frames=latents.float(), embeddings=embeddings.float())
         frames = self.decode_latents(latents)
         if output_type == "np":
             frames = (frames * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -127,20 +127,32 @@ def vae_loss(model, frames: torch.Tensor, kl_weight: float,
     finally:
         hook.remove()
     posterior = DiagonalGaussianDistribution(moments[0].float())
+    l1, logs = weighted_l1(recon, frames, background, hands, hand_weight)
+    channels, pixels = frames.shape[1], frames[0, 0].numel()
+    kl = posterior.kl().mean()  # summed over each latent, mean over the batch
+    logs["kl"] = kl.item()
+    return l1 + kl_weight * kl / (channels * pixels), logs
+
+
+def weighted_l1(recon: torch.Tensor, frames: torch.Tensor, background: torch.Tensor | None,
+                hands: torch.Tensor | None = None, hand_weight: float = 1.0
+                ) -> tuple[torch.Tensor, dict]:
+    """The reconstruction term of :func:`vae_loss`: the L1 between (B,3,H,W) ``recon`` and
+    ``frames`` in [-1,1], averaged with the signer's pixels weighted FOREGROUND_WEIGHT and
+    ``hands`` (B,1,H,W) bool max(``hand_weight``, FOREGROUND_WEIGHT), the rest 1.
+    Returns it and per-pixel means to log (l1, l1_signer, l1_hands with hands)."""
     error = (recon.float() - frames).abs()  # b c h w
     foreground = foreground_mask(frames, background)
     weight = torch.where(foreground, FOREGROUND_WEIGHT, 1.0)  # b 1 h w
     if hands is not None:
         weight = torch.where(hands, max(hand_weight, FOREGROUND_WEIGHT), weight)
-    channels, pixels = frames.shape[1], frames[0, 0].numel()
+    channels = frames.shape[1]
     l1 = (weight * error).sum() / (weight.sum() * channels)
-    kl = posterior.kl().mean()  # summed over each latent, mean over the batch
-    loss = l1 + kl_weight * kl / (channels * pixels)
     signer = (foreground * error).sum() / (foreground.sum() * channels).clamp(min=1)
-    logs = {"l1": error.mean().item(), "l1_signer": signer.item(), "kl": kl.item()}
+    logs = {"l1": error.mean().item(), "l1_signer": signer.item()}
     if hands is not None:
         logs["l1_hands"] = ((hands * error).sum() / (hands.sum() * channels).clamp(min=1)).item()
-    return loss, logs
+    return l1, logs
 
 
 @torch.no_grad()
@@ -160,6 +172,23 @@ def latent_means(vae, frames: np.ndarray) -> torch.Tensor:
     device = next(vae.parameters()).device
     return torch.cat([vae.encode(to_unit(frames[i:i + CHUNK]).to(device)).latent_dist.mean
                       .float().cpu() for i in range(0, len(frames), CHUNK)])
+
+
+def random_windows(count: int, height: int, width: int, size: int) -> list[tuple[int, int]]:
+    """``count`` (top, left) corners of random ``size`` x ``size`` windows inside
+    ``height`` x ``width`` (drawn from torch's global generator)."""
+    tops = torch.randint(0, height - size + 1, (count,)).tolist()
+    lefts = torch.randint(0, width - size + 1, (count,)).tolist()
+    return list(zip(tops, lefts, strict=True))
+
+
+def crop_windows(images: torch.Tensor, windows: list[tuple[int, int]], size: int,
+                 scale: int = 1) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,size*scale,size*scale): each sample's window with its corner and
+    size multiplied by ``scale`` (windows of latent cells -> the pixels under them)."""
+    side = size * scale
+    return torch.stack([image[:, t * scale:t * scale + side, x * scale:x * scale + side]
+                        for image, (t, x) in zip(images, windows, strict=True)])
 
 
 def evenly_spaced(count: int, total: int) -> np.ndarray:
@@ -275,15 +304,10 @@ class VAETask:
         background = background_colour(frames)
         crop = self.model_cfg.train_crop
         if crop:
-            height, width = frames.shape[-2:]
-            tops = torch.randint(0, height - crop + 1, (len(frames),)).tolist()
-            lefts = torch.randint(0, width - crop + 1, (len(frames),)).tolist()
-            windows = list(zip(tops, lefts, strict=True))
-            frames = torch.stack([f[:, t:t + crop, x:x + crop]
-                                  for f, (t, x) in zip(frames, windows, strict=True)])
+            windows = random_windows(len(frames), *frames.shape[-2:], crop)
+            frames = crop_windows(frames, windows, crop)
             if hands is not None:
-                hands = torch.stack([h[:, t:t + crop, x:x + crop]
-                                     for h, (t, x) in zip(hands, windows, strict=True)])
+                hands = crop_windows(hands, windows, crop)
         batch = {"frames": frames, "background": background}
         if hands is not None:
             batch["hands"] = hands

@@ -165,15 +165,18 @@ def colour_shift(images: torch.Tensor, order: torch.Tensor, gain: torch.Tensor) 
     return (shifted * 2 - 1).clamp(-1, 1)
 
 
-def random_colour_changes(size: int, probability: float
+def random_colour_changes(size: int, probability: float,
+                          generator: torch.Generator | None = None
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw ``colour_shift``'s arguments for ``size`` samples: each changes with
     ``probability`` (a random channel order and gains in [0.75, 1.25]); the others keep
-    the identity. Returns (changed (B,) bool, order (B,3) int64, gain (B,3) float)."""
-    changed = torch.rand(size) < probability
-    order = torch.stack([torch.randperm(3) if c else torch.arange(3)
+    the identity. Returns (changed (B,) bool, order (B,3) int64, gain (B,3) float).
+    ``generator``: a CPU generator to draw from (None: torch's global one)."""
+    changed = torch.rand(size, generator=generator) < probability
+    order = torch.stack([torch.randperm(3, generator=generator) if c else torch.arange(3)
                          for c in changed.tolist()])
-    gain = torch.where(changed[:, None], 0.75 + 0.5 * torch.rand(size, 3), torch.ones(size, 3))
+    gain = torch.where(changed[:, None], 0.75 + 0.5 * torch.rand(size, 3, generator=generator),
+                       torch.ones(size, 3))
     return changed, order, gain
 
 
