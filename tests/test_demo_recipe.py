@@ -25,7 +25,10 @@ def demo(tiny_overrides, tiny_data_root, tmp_path_factory):
     overrides = [
         *base, f"data.root={data_root}", f"experiment.output_dir={tmp / 'out'}", *SMALL,
         *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
-                                              "phase1_train", "phase2_train") for kv in STEPS),
+                                              "phase1_train", "phase2_train",
+                                              "render_decoder.train") for kv in STEPS),
+        "video.render_decoder.train_clips=2", "video.render_decoder.eval_clips=1",
+        "video.vae.train_crop=32",
         "fsq.model.hidden_channels=[8,16,16]", "fsq.model.pose_hidden=32", "fsq.clip_length=3",
         *(f"fsq.train.{kv}" for kv in STEPS),
         "translator.model.dim=32", "translator.model.num_heads=2",
@@ -55,8 +58,10 @@ def test_demo_builds_a_loadable_half_size_pipeline_with_provenance(demo, one_thr
     assert info["command"] == "python train.py --stage demo (test)"
     assert info["seed"] == cfg.experiment.seed and len(info["config_hash"]) == 16
     assert info["storage_dtype"] == "float16"
-    assert set(info["stages"]) == {"vae", "video_frames", "video_temporal", "fsq",
-                                   "translator"}  # tiny uses its VAE as trained
+    assert set(info["stages"]) == {"vae", "video_frames", "video_temporal", "render_decoder",
+                                   "fsq", "translator"}  # tiny: no separate vae_decoder
+    tuned = Path(cfg.experiment.output_dir) / "render_decoder" / "model"
+    assert json.loads((out / "stages.json").read_text())["video"] == str(tuned)
     assert not (cfg.video.finetune_vae_decoder
                 or (Path(cfg.experiment.output_dir) / "vae_decoder").exists())
     assert all(stage["steps"] == 2 and stage["git_commit"] == info["git_commit"]
