@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_video_training import SMALL, STEPS
+from test_video_training import MICRO_VIDEO, SMALL, STEPS
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,7 @@ def demo(tiny_overrides, tiny_data_root, tmp_path_factory):
     base = [o for o in tiny_overrides if not o.startswith("data.root=")]
     overrides = [
         *base, f"data.root={data_root}", f"experiment.output_dir={tmp / 'out'}", *SMALL,
-        *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
-                                              "phase1_train", "phase2_train",
-                                              "render_decoder.train") for kv in STEPS),
-        "video.render_decoder.train_clips=2", "video.render_decoder.eval_clips=1",
-        "video.vae.train_crop=32",
+        *MICRO_VIDEO,
         "fsq.model.hidden_channels=[8,16,16]", "fsq.model.pose_hidden=32", "fsq.clip_length=3",
         *(f"fsq.train.{kv}" for kv in STEPS),
         "translator.model.dim=32", "translator.model.num_heads=2",

@@ -313,7 +313,7 @@ def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_pa
     one of the corpus' sentences."""
     import shutil
 
-    from test_video_training import SMALL, STEPS
+    from test_video_training import MICRO_VIDEO, SMALL, STEPS
 
     import signgen.data.synthsign.generate as generation
     import train
@@ -324,9 +324,7 @@ def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_pa
     shutil.copytree(out, root / "phoenix14t")
     cfg = load_config("tiny", [
         *TINY_SYNTHSIGN, f"data.root={root}", "data.dataset=phoenix14t",
-        f"experiment.output_dir={tmp_path / 'runs'}", *SMALL,
-        *(f"video.{phase}.{kv}" for phase in ("vae_train", "vae_decoder_train",
-                                              "phase1_train", "phase2_train") for kv in STEPS),
+        f"experiment.output_dir={tmp_path / 'runs'}", *SMALL, *MICRO_VIDEO,
         "fsq.model.hidden_channels=[8,16,16]", "fsq.model.pose_hidden=32", "fsq.clip_length=3",
         *(f"fsq.train.{kv}" for kv in STEPS), "translator.train_splits=[train]",
         "translator.model.dim=32", "translator.model.num_heads=2",
