@@ -34,6 +34,7 @@ TASKS = {
     "render_decoder": "signgen.training.tasks.render_decoder",
     "fsq": "signgen.training.tasks.fsq",
     "translator": "signgen.training.tasks.translator",
+    "pose_decoder": "signgen.training.tasks.pose_decoder",
     "regression_translator": "signgen.training.tasks.regression_translator",
 }
 # Stages that run others in order (each resumes on its own).
@@ -126,13 +127,22 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
             tokenise_with_export(fsq_dir, dataset, split, progress=progress,
                                  canonical_handedness=canonical)
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)
+    pose_decoder = None
+    if cfg.pose_decoder.enabled:  # the avatar's pose read from the tokens in context
+        for split in dict.fromkeys((*cfg.pose_decoder.train_splits, "dev")):  # not mirrored
+            folder = default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split)
+            if not (folder / META_FILE).is_file():
+                tokenise_with_export(fsq_dir, dataset, split, progress=progress)
+        pose_decoder = main(cfg, "pose_decoder", command=command, progress=progress)
     assemble(renderer, fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",
-             sampling=asdict(cfg.video.sampling))
+             sampling=asdict(cfg.video.sampling), pose_decoder=pose_decoder)
     optional = {"vae_decoder": cfg.video.finetune_vae_decoder,
-                "render_decoder": cfg.video.render_decoder.enabled}
+                "render_decoder": cfg.video.render_decoder.enabled,
+                "pose_decoder": cfg.pose_decoder.enabled}
     trained = [s for s in ("vae", "vae_decoder", "video_frames", "video_temporal",
-                           "render_decoder", "fsq", "translator") if optional.get(s, True)]
+                           "render_decoder", "fsq", "translator", "pose_decoder")
+               if optional.get(s, True)]
     stages = {stage: stage_summary(Path(cfg.experiment.output_dir) / stage / "model")
               for stage in trained}
     (out / DEMO_FILE).write_text(json.dumps({

@@ -44,10 +44,8 @@ CANDIDATES = 16
 
 def fsq_parts(cfg, height: int, width: int, device):
     """(FSQ task with the real loss, FSQ model) for ``cfg`` with random weights."""
-    from signgen.body.joint_model import JointModel
-    from signgen.body.model import BodyModel
     from signgen.models.condition_encoder import MultiConditionEncoder
-    from signgen.training.tasks.fsq import FSQTask, build_fsq_model, joint_error_indices
+    from signgen.training.tasks.fsq import FSQTask, PoseTargets, build_fsq_model
 
     v = cfg.video.condition_encoder
     encoder = MultiConditionEncoder(conditions=["pose_map", "hand_render"],
@@ -61,10 +59,7 @@ def fsq_parts(cfg, height: int, width: int, device):
     task = FSQTask.__new__(FSQTask)
     task.cfg, task.fsq = cfg, cfg.fsq
     task.condition_encoder = encoder
-    task.body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
-                          cfg.body.num_expression).eval().requires_grad_(False)
-    task.joint_model = JointModel(task.body).requires_grad_(False)
-    task.joint_indices = list(joint_error_indices())
+    task.targets = PoseTargets(cfg.body)
     emb = (v.embedding_channels, height // f, width // f)
     task.embedding_mean, task.embedding_scale = torch.zeros(emb), torch.ones(emb)
     task.embedding_variance = 1.0
@@ -75,7 +70,7 @@ def fsq_batch(task, batch_size: int, frames: int, height: int, width: int,
               g: torch.Generator) -> dict:
     """A random FSQ training batch in ``FSQItems``/``collate`` format."""
     n = (batch_size, frames)
-    body = task.body
+    body = task.targets.body
     return {
         "pose_map": torch.rand(*n, 3, height, width, generator=g),
         "hand_render": torch.rand(*n, 3, height, width, generator=g),

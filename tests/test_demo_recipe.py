@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_token_pose_decoder import MICRO_POSE_DECODER
 from test_video_training import MICRO_VIDEO, SMALL, STEPS
 
 
@@ -29,7 +30,7 @@ def demo(tiny_overrides, tiny_data_root, tmp_path_factory):
         *(f"fsq.train.{kv}" for kv in STEPS),
         "translator.model.dim=32", "translator.model.num_heads=2",
         "translator.model.encoder_layers=1", "translator.model.decoder_layers=1",
-        *(f"translator.train.{kv}" for kv in STEPS)]
+        *(f"translator.train.{kv}" for kv in STEPS), *MICRO_POSE_DECODER]
     cfg = load_config("tiny", overrides)
     # The full SynthSign corpus is generate()'s own test; here the tiny one is complete.
     import signgen.data.synthsign.generate as generation
@@ -55,7 +56,8 @@ def test_demo_builds_a_loadable_half_size_pipeline_with_provenance(demo, one_thr
     assert info["seed"] == cfg.experiment.seed and len(info["config_hash"]) == 16
     assert info["storage_dtype"] == "float16"
     assert set(info["stages"]) == {"vae", "video_frames", "video_temporal", "render_decoder",
-                                   "fsq", "translator"}  # tiny: no separate vae_decoder
+                                   "fsq", "translator",
+                                   "pose_decoder"}  # tiny: no separate vae_decoder
     tuned = Path(cfg.experiment.output_dir) / "render_decoder" / "model"
     assert json.loads((out / "stages.json").read_text())["video"] == str(tuned)
     assert not (cfg.video.finetune_vae_decoder
@@ -64,6 +66,9 @@ def test_demo_builds_a_loadable_half_size_pipeline_with_provenance(demo, one_thr
                for stage in info["stages"].values())
     assert sorted(p.stem for p in (out / "signers").glob("*.png"))  # reference images shipped
     pipe = SignGenPipeline.from_pretrained(out)
+    assert pipe.pose_decoder is not None  # the avatar's pose read by the pose decoder
+    assert json.loads((out / "stages.json").read_text())["pose_decoder"] == str(
+        Path(cfg.experiment.output_dir) / "pose_decoder" / "model")
     pipe.set_progress_bar_config(disable=True)
     result = pipe("hello", reference_image=np.zeros((64, 64, 3), np.uint8),
                   num_inference_steps=1, window=4, overlap=1, progress=False, seed=0)

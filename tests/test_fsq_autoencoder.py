@@ -368,9 +368,10 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
     batch = task.collate([task.train_dataset()[i] for i in range(4)])
     flat = {k: v.flatten(0, 1) for k, v in batch.items() if isinstance(v, torch.Tensor)}
     poses = flat["poses"] + 0.3 * random_poses(len(flat["poses"]))
-    expected = task.body(SMPLXParams.from_full_pose(
-        poses, flat["betas"], flat["expression"], flat["transl"])).joints[:, task.joint_indices]
-    torch.testing.assert_close(task._joints(poses, flat), expected, atol=1e-5, rtol=0)
+    targets = task.targets
+    expected = targets.body(SMPLXParams.from_full_pose(
+        poses, flat["betas"], flat["expression"], flat["transl"])).joints[:, targets.joint_indices]
+    torch.testing.assert_close(targets.joints(poses, flat), expected, atol=1e-5, rtol=0)
 
 
 # -- pose input ------------------------------------------------------------------------------

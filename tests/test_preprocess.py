@@ -313,6 +313,7 @@ def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_pa
     one of the corpus' sentences."""
     import shutil
 
+    from test_token_pose_decoder import MICRO_POSE_DECODER
     from test_video_training import MICRO_VIDEO, SMALL, STEPS
 
     import signgen.data.synthsign.generate as generation
@@ -330,7 +331,8 @@ def test_every_stage_trains_on_the_preprocessed_corpus(made, monkeypatch, tmp_pa
         "translator.model.dim=32", "translator.model.num_heads=2",
         "translator.model.encoder_layers=1", "translator.model.decoder_layers=1",
         "translator.canonical_handedness=false",  # a real corpus records no handedness
-        *(f"translator.train.{kv}" for kv in STEPS)])
+        *(f"translator.train.{kv}" for kv in STEPS), *MICRO_POSE_DECODER,
+        "pose_decoder.train_splits=[train]"])
     # The corpus is preprocessed already: the recipe's SynthSign generation is not run.
     monkeypatch.setattr(generation, "generate", lambda cfg, progress=True: root / "phoenix14t")
     pipeline_dir = train.build_demo(cfg, command="test", progress=False,

@@ -664,6 +664,45 @@ class TranslatorConfig:
 
 
 @dataclass
+class PoseDecoderConfig:
+    """The token pose decoder (``python train.py --stage pose_decoder``,
+    ``signgen.models.token_pose_decoder.TokenPoseDecoder``): the avatar's SMPL-X pose and
+    keypoints from FSQ token sequences, with temporal context, trained on the frozen
+    ``fsq_model``'s tokens of the train split (``python -m signgen.data.tokens``) against
+    the corpus' SMPL-X motion; it starts as a copy of that FSQ's pose head. The tokens
+    stay the FSQ's, so the translator trained on them needs nothing new.
+
+    ``temporal_kernel`` / ``temporal_layers``: the frame blocks over the pose trunk
+    (0 layers = only retrain the per-frame head). ``clip_length``: frames per training
+    clip (random windows of the train samples). Loss weights as in ``fsq.loss``."""
+
+    enabled: bool = False  # --stage demo trains it after the translator and ships it
+    fsq_model: str = "${translator.fsq_model}"
+    temporal_kernel: int = positive(5)
+    temporal_layers: int = non_negative(2)
+    clip_length: int = positive(32)
+    # Token splits it learns from (e.g. [train, train_extra], as the translator's).
+    train_splits: List[str] = field(default_factory=lambda: ["train"])
+    pose_weight: float = field(default=1.0, metadata={"min": 0.0})
+    joints_weight: float = field(default=10.0, metadata={"min": 0.0})
+    keypoints_weight: float = field(default=1.0, metadata={"min": 0.0})
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=3000, batch_size=8, learning_rate=3e-4, warmup_steps=100, log_every=50,
+        eval_every=500, save_every=500))
+
+    def check(self) -> list[str]:
+        problems = []
+        if self.temporal_kernel % 2 == 0:
+            problems.append(f"temporal_kernel must be odd, got {self.temporal_kernel}")
+        splits = list(self.train_splits)
+        if not splits or len(set(splits)) < len(splits) or any(
+                s == "dev" or s.startswith("test") for s in splits):
+            problems.append(f"train_splits must be distinct training splits (not dev or a "
+                            f"test split), got {splits}")
+        return problems
+
+
+@dataclass
 class RegressionTranslatorModelConfig(TextToFramesModelConfig):
     """Text -> SMPL-X pose regressor (``signgen.models.regression_translator.
     RegressionTranslator``): the translator's keys, smaller by default."""
@@ -707,5 +746,6 @@ class SignGenConfig:
     video: VideoConfig = field(default_factory=VideoConfig)
     fsq: FSQConfig = field(default_factory=FSQConfig)
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    pose_decoder: PoseDecoderConfig = field(default_factory=PoseDecoderConfig)
     regression_translator: RegressionTranslatorConfig = field(
         default_factory=RegressionTranslatorConfig)

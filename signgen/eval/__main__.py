@@ -56,7 +56,7 @@ def _build_system(name: str, cfg, args):
                                       num_inference_steps=args.steps,
                                       guidance_scale=args.guidance, seed=cfg.experiment.seed,
                                       window=args.window, overlap=args.overlap,
-                                      **_speed(args))
+                                      pose_decoder=args.pose_decoder, **_speed(args))
     if name in ("text2video", "text2avatar"):  # the whole engine from the sample's text
         from signgen.eval.systems import TextToSignSystem
         from signgen.paths import assets_dir, display_path
@@ -222,7 +222,8 @@ def _report(args) -> None:
              "video-only systems); a generated keypoint counts as visible where it lies "
              "inside the frame (SynthSign's rule). `stage2_avatar`: the sample's "
              "ground-truth conditions -> stage-I encoder -> FSQ tokens -> the FSQ pose "
-             "head, no translator (the pose a perfect translator would reach). "
+             "head (rows with `--pose-decoder` in their command: the token pose "
+             "decoder), no translator (the pose a perfect translator would reach). "
              "`vae_reconstruction`: the ground-truth video encoded and decoded by a "
              "video model's VAE (the best any stage-I video through that latent space "
              "can score). "
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "regression_translator/model)")
     score.add_argument("--fsq", help="FSQ autoencoder folder for stage2_decoded (default: "
                                      "the run's fsq/model)")
+    score.add_argument("--pose-decoder", help="token pose decoder folder for stage2_* (the "
+                       "pose read from the tokens by it, not by the FSQ's head)")
     score.add_argument("--render-video", action="store_true",
                        help="lookup_concat: render its poses to video with the stage I model")
     score.add_argument("--steps", type=int, help="denoising steps (stage1_*)")

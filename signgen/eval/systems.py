@@ -324,17 +324,25 @@ class DecodedEmbeddingSystem(VideoModelSystem):
 
     ``avatar_only`` (the ``stage2_avatar`` system): no video, only the FSQ pose head's
     keypoints, as ``text2avatar`` scores the translator's: the ceiling a perfect
-    translator would reach through this FSQ autoencoder."""
+    translator would reach through this FSQ autoencoder.
+
+    ``pose_decoder``: a token pose decoder folder (``TokenPoseDecoder``, trained on this
+    FSQ's tokens): the pose and keypoints are its reading of the tokens instead."""
 
     def __init__(self, pipeline_dir: str | Path, fsq_dir: str | Path, root: str | Path,
-                 name: str = "stage2_decoded", avatar_only: bool = False, **kwargs) -> None:
+                 name: str = "stage2_decoded", avatar_only: bool = False,
+                 pose_decoder: str | Path | None = None, **kwargs) -> None:
         from signgen.body.model import BodyModel
         from signgen.models.fsq_autoencoder import FSQAutoencoder
+        from signgen.models.token_pose_decoder import TokenPoseDecoder
 
         super().__init__(pipeline_dir, root, name, **kwargs)
         self.fsq = load_pretrained(FSQAutoencoder, fsq_dir).eval()
+        self.pose_decoder = None if pose_decoder is None else \
+            load_pretrained(TokenPoseDecoder, pose_decoder).float().eval()
         self.body = BodyModel().eval()
         self.info["fsq_model"] = str(fsq_dir)
+        self.info["pose_decoder"] = None if pose_decoder is None else str(pose_decoder)
         self.info["avatar_only"] = self.avatar_only = avatar_only
         self.indices, self.repeats, self.pairs, self.joint_errors = [], 0, 0, []
 
@@ -354,8 +362,10 @@ class DecodedEmbeddingSystem(VideoModelSystem):
             embedding = self.pipe.encode_conditions(pose_map, hand_render)
             pose = motion["poses"] if self.fsq.config.pose_input else None
             out = self.fsq(embedding, num_frames=len(embedding), smplx_pose=pose)
-        self._count(out.indices, out.smplx_pose, motion)
-        keypoints = keypoints_to_pixels(out.keypoints, *pose_map.shape[1:3]).numpy()
+            read = out if self.pose_decoder is None else \
+                self.pose_decoder(out.indices, num_frames=len(out.indices))
+        self._count(out.indices, read.smplx_pose, motion)
+        keypoints = keypoints_to_pixels(read.keypoints, *pose_map.shape[1:3]).numpy()
         visible = inside_frame(keypoints, *pose_map.shape[1:3])
         if self.avatar_only:
             return SystemOutput(keypoints=keypoints, visible=visible, frame_aligned=True)

@@ -172,6 +172,17 @@ def keypoints_to_pixels(keypoints: torch.Tensor, height: int, width: int) -> tor
     return ((keypoints + 1) * size - 1) / 2
 
 
+def clip_length(n: int, num_frames: int | None) -> int:
+    """F for a flat batch of n clip-major frames (row ``b*F + f``; see the module doc):
+    ``num_frames``, which must divide n, or n itself (one clip) when None."""
+    if num_frames is None:
+        return max(n, 1)
+    if num_frames < 1 or n % num_frames:
+        raise InvalidInputError(f"num_frames ({num_frames}) must be >= 1 and divide the "
+                                f"batch of {n} frames (rows clip-major: b*F + f)")
+    return num_frames
+
+
 # -- building blocks -----------------------------------------------------------------------
 class _ResBlock(nn.Module):
     """x + conv(SiLU(conv(SiLU(x)))), 3x3, same width."""
@@ -236,6 +247,32 @@ class FSQDecoderOutput(BaseOutput):
     smplx_pose: torch.Tensor = None
     keypoints: torch.Tensor = None
     rotations: torch.Tensor = None
+
+
+def pose_heads(hidden: int) -> tuple[nn.Linear, nn.Linear]:
+    """The two linear heads of a pose trunk of width ``hidden``: 6D rotations of the 53
+    posed joints (started at the rest pose, identity rotations, with small deviations: a
+    random 6D start would put every joint at an arbitrary rotation) and COCO-WholeBody
+    keypoints."""
+    to_rotations = nn.Linear(hidden, NUM_POSE_JOINTS * 6)
+    with torch.no_grad():
+        to_rotations.weight.mul_(0.1)
+        to_rotations.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1, 0]).repeat(NUM_POSE_JOINTS))
+    return to_rotations, nn.Linear(hidden, NUM_KEYPOINTS * 2)
+
+
+def pose_outputs(hidden: torch.Tensor, to_rotations: nn.Module, to_keypoints: nn.Module
+                 ) -> FSQDecoderOutput:
+    """(N,hidden) pose-trunk features -> ``FSQDecoderOutput`` without an embedding:
+    smplx_pose (N,165) (eyes zero), keypoints (N,133,2), rotations (N,53,3,3)."""
+    n = hidden.shape[0]
+    rotations = rotation_6d_to_matrix(to_rotations(hidden).view(n, NUM_POSE_JOINTS, 6))
+    axis_angle = matrix_to_axis_angle(rotations)  # (N,53,3)
+    eyes = axis_angle.new_zeros(n, 2, 3)
+    full = torch.cat([axis_angle[:, :23], eyes, axis_angle[:, 23:]], dim=1)  # (N,55,3)
+    return FSQDecoderOutput(smplx_pose=full.reshape(n, FULL_POSE_DIM),
+                            keypoints=to_keypoints(hidden).view(n, NUM_KEYPOINTS, 2),
+                            rotations=rotations)
 
 
 @dataclass
@@ -324,13 +361,7 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         self.pose_trunk = nn.Sequential(
             nn.Flatten(), nn.Linear(widths[-1] * gh * gw, pose_hidden), nn.SiLU(),
             nn.Linear(pose_hidden, pose_hidden), nn.SiLU())
-        self.to_rotations = nn.Linear(pose_hidden, NUM_POSE_JOINTS * 6)
-        self.to_keypoints = nn.Linear(pose_hidden, NUM_KEYPOINTS * 2)
-        # Start at the rest pose (identity rotations) with small deviations: a random 6D
-        # start would put every joint at an arbitrary rotation.
-        with torch.no_grad():
-            self.to_rotations.weight.mul_(0.1)
-            self.to_rotations.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1, 0]).repeat(NUM_POSE_JOINTS))
+        self.to_rotations, self.to_keypoints = pose_heads(pose_hidden)
 
     # -- derived sizes ---------------------------------------------------------------------
     @property
@@ -367,15 +398,6 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         self.embedding_scale.copy_(scale)
 
     # -- checks ----------------------------------------------------------------------------
-    def _clip_length(self, n: int, num_frames: int | None) -> int:
-        """F for a flat batch of n frames (see the module doc)."""
-        if num_frames is None:
-            return max(n, 1)
-        if num_frames < 1 or n % num_frames:
-            raise InvalidInputError(f"num_frames ({num_frames}) must be >= 1 and divide the "
-                                    f"batch of {n} frames (rows clip-major: b*F + f)")
-        return num_frames
-
     def _check_embedding(self, embedding: torch.Tensor) -> None:
         expected = (self.config.embedding_channels, *self._sizes[0])
         if (not isinstance(embedding, torch.Tensor) or embedding.ndim != 4
@@ -418,7 +440,7 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
         clip of N frames); ignored otherwise (but must divide N). ``smplx_pose``: axis-angle
         full pose per frame, required with ``pose_input`` and refused without."""
         self._check_embedding(embedding)
-        frames = self._clip_length(embedding.shape[0], num_frames)
+        frames = clip_length(embedding.shape[0], num_frames)
         pose_features = self._pose_features(smplx_pose, embedding.shape[0])
         x = (embedding.to(self.dtype) - self.embedding_mean) / self.embedding_scale
         # channels_last, the layout oneDNN (CPU) and tensor cores prefer; the values
@@ -466,24 +488,18 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
             shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else codes
             raise InvalidInputError(f"codes must be float (N,{','.join(map(str, expected))}), "
                                     f"got {shape}")
-        frames = self._clip_length(codes.shape[0], num_frames)
+        frames = clip_length(codes.shape[0], num_frames)
         features = self.from_code(codes.to(self.dtype))
         if self.config.temporal_kernel > 1:
             features = self.decoder_temporal(features, frames)
         decoded = self._decode_embedding(features) if embedding else None
-        n = codes.shape[0]
         # The pose head in float32 under any autocast: it is small, and bfloat16 rounding
         # of the rotations alone would move the fingertips by millimetres.
         with float32(self.device):
             hidden = self.pose_trunk(features.float())
-            rotations = rotation_6d_to_matrix(
-                self.to_rotations(hidden).view(n, NUM_POSE_JOINTS, 6))
-            axis_angle = matrix_to_axis_angle(rotations)  # (N,53,3)
-            eyes = axis_angle.new_zeros(n, 2, 3)
-            full = torch.cat([axis_angle[:, :23], eyes, axis_angle[:, 23:]], dim=1)  # (N,55,3)
-            keypoints = self.to_keypoints(hidden).view(n, NUM_KEYPOINTS, 2)
-        return FSQDecoderOutput(embedding=decoded, smplx_pose=full.reshape(n, FULL_POSE_DIM),
-                                keypoints=keypoints, rotations=rotations)
+            pose = pose_outputs(hidden, self.to_rotations, self.to_keypoints)
+        return FSQDecoderOutput(embedding=decoded, smplx_pose=pose.smplx_pose,
+                                keypoints=pose.keypoints, rotations=pose.rotations)
 
     def _decode_embedding(self, features: torch.Tensor) -> torch.Tensor:
         """Decoder features (N,C,gh,gw) -> embedding (N,E,h,w)."""

@@ -32,6 +32,12 @@ scheduler) by a stage-I export trained around the base's own condition encoder
 (``video.condition_encoder.pretrained_path=assets/pipeline/condition_encoder``): the
 embedding, hence the FSQ autoencoder and translator, stay as they are. A video model with
 any other condition encoder (compared weight by weight) is refused.
+
+``--pose-decoder`` adds (or replaces) the token pose decoder
+(``python train.py --stage pose_decoder``): the avatar's pose read from the tokens with
+temporal context. Its ``pose_decoder.json`` names the FSQ checkpoint whose tokens it
+read; any other is refused. A new FSQ autoencoder without a new pose decoder drops the
+base's (it read the old tokens).
 """
 
 from __future__ import annotations
@@ -64,6 +70,21 @@ def check_stages(video: Path, fsq: Path, translator: Path) -> None:
     if translator_info["fsq_id"] != fsq_id:
         raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
                            f"checkpoint {translator_info['fsq_id']}, not of {fsq} ({fsq_id})")
+
+
+def check_pose_decoder(pose_decoder: Path, fsq_ids: set[str]) -> None:
+    """Raise SignGenError unless ``pose_decoder`` is an exported token pose decoder that
+    read the tokens of an FSQ checkpoint in ``fsq_ids`` (weights hashes)."""
+    from signgen.training.tasks.pose_decoder import INFO_FILE
+
+    if not (pose_decoder / INFO_FILE).is_file():
+        raise SignGenError(f"{pose_decoder} is not an exported pose decoder (no {INFO_FILE}); "
+                           f"train it with python train.py --stage pose_decoder")
+    read = json.loads((pose_decoder / INFO_FILE).read_text())["fsq_id"]
+    if read not in fsq_ids:
+        raise SignGenError(f"the pose decoder in {pose_decoder} read the tokens of FSQ "
+                           f"checkpoint {read}, this pipeline's FSQ is "
+                           f"{' / '.join(sorted(fsq_ids))}")
 
 
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
@@ -137,6 +158,25 @@ def replace_renderer(video: Path, folder: Path, dtype) -> None:
                                              + "\n")
 
 
+def save_pose_decoder(pose_decoder: Path | None, folder: Path, dtype) -> None:
+    """Save the exported token pose decoder ``pose_decoder`` into the pipeline folder
+    ``folder`` (weights as ``dtype``) and name it in its ``model_index.json``; None
+    removes the folder's pose decoder."""
+    from signgen.loading import load_pretrained
+    from signgen.models.token_pose_decoder import TokenPoseDecoder
+
+    index = json.loads((folder / "model_index.json").read_text())
+    shutil.rmtree(folder / "pose_decoder", ignore_errors=True)
+    if pose_decoder is None:
+        index["pose_decoder"] = [None, None]
+    else:
+        load_pretrained(TokenPoseDecoder, pose_decoder).to(dtype=dtype).save_pretrained(
+            folder / "pose_decoder")
+        index["pose_decoder"] = [TokenPoseDecoder.__module__, TokenPoseDecoder.__name__]
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True)
+                                             + "\n")
+
+
 def video_stage_summaries(video: Path) -> dict:
     """``demo.json``'s entries for a stage-I export, from the ``training.json`` files that
     exist: its own (``video_temporal`` or ``video_frames``, by its phase), phase 1's (a
@@ -165,11 +205,12 @@ def video_stage_summaries(video: Path) -> dict:
 
 def replace_stages(base: Path, translator: Path | None, out: Path,
                    fsq: Path | None = None, command: str | None = None,
-                   video: Path | None = None) -> Path:
+                   video: Path | None = None, pose_decoder: Path | None = None) -> Path:
     """Write ``out``: the pipeline folder ``base`` with the exported translator (and its
     text tokenizer) of ``translator``, if given, the exported FSQ autoencoder ``fsq`` and,
     if given, the renderer of the stage-I export ``video`` (``VIDEO_PARTS``), stored in
-    ``base``'s storage dtype; ``base``'s ``demo.json`` (if any) gets the new stages'
+    ``base``'s storage dtype, and the token pose decoder ``pose_decoder``, if given;
+    ``base``'s ``demo.json`` (if any) gets the new stages'
     training summaries and an ``updates`` entry (``command``, git commit).
     Raises SignGenError unless that translator learnt the tokens of the FSQ weights it
     will decode through (``fsq``'s, else ``base``'s), ``fsq`` was trained on ``base``'s
@@ -183,9 +224,9 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
     from signgen.pipelines.sign_gen import SignGenPipeline
 
     base, out = Path(base), Path(out)
-    if translator is None and fsq is None and video is None:
-        raise SignGenError("nothing to replace: give a translator, an FSQ autoencoder "
-                           "and/or a video model")
+    if translator is None and fsq is None and video is None and pose_decoder is None:
+        raise SignGenError("nothing to replace: give a translator, an FSQ autoencoder, "
+                           "a video model and/or a pose decoder")
     if not (base / "stages.json").is_file() or not (base / "fsq").is_dir():
         raise SignGenError(f"{base} is not an assembled signgen pipeline (no stages.json)")
     if video is not None:
@@ -225,16 +266,30 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
             raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
                                f"checkpoint {learnt}, not of {fsq_dir} ({fsq_id})")
     stages = json.loads((base / "stages.json").read_text())
+    if pose_decoder is not None:
+        pose_decoder = Path(pose_decoder)
+        check_pose_decoder(pose_decoder, {weights_hash(fsq)} if fsq is not None else
+                           {weights_hash(base / "fsq"), stages.get("fsq_id")} - {None})
     dtype = getattr(torch, stages.get("storage_dtype", "float32"))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
+    # a new FSQ's tokens are not the ones the base's pose decoder read: it goes too
+    drop_pose_decoder = fsq is not None and (base / "pose_decoder").is_dir()
     replaced = (*(("video",) if video is not None else ()),
                 *(("fsq",) if fsq is not None else ()),
-                *(("translator",) if translator is not None else ()))
+                *(("translator",) if translator is not None else ()),
+                *(("pose_decoder",) if pose_decoder is not None or drop_pose_decoder else ()))
     folders = {"video": VIDEO_PARTS, "fsq": ("fsq",),
-               "translator": ("translator", "text_tokenizer")}
+               "translator": ("translator", "text_tokenizer"), "pose_decoder": ("pose_decoder",)}
     shutil.copytree(base, tmp, ignore=shutil.ignore_patterns(
         *(name for stage in replaced for name in folders[stage])))
+    if pose_decoder is not None or drop_pose_decoder:
+        save_pose_decoder(pose_decoder, tmp, dtype)
+        stages["pose_decoder"] = str(pose_decoder) if pose_decoder is not None else None
+        if drop_pose_decoder and pose_decoder is None:
+            print(f"note: the base's pose decoder read the old FSQ's tokens; the new pipeline "
+                  f"has none (train one with python train.py --stage pose_decoder "
+                  f"pose_decoder.fsq_model={fsq})")
     if translator is not None:
         load_pretrained(SignTranslator, translator).to(dtype).save_pretrained(
             tmp / "translator")
@@ -242,7 +297,7 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
         stages["translator"] = str(translator)
     if fsq is not None:
         load_pretrained(FSQAutoencoder, fsq).to(dtype).save_pretrained(tmp / "fsq")
-        stages["fsq"] = str(fsq)
+        stages["fsq"], stages["fsq_id"] = str(fsq), weights_hash(fsq)
     if video is not None:
         replace_renderer(video, tmp, dtype)
         stages["video"] = str(video)
@@ -253,7 +308,10 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
         from signgen.provenance import git_commit
 
         demo = json.loads((tmp / DEMO_FILE).read_text())
-        for stage, folder in (("fsq", fsq), ("translator", translator)):
+        if drop_pose_decoder and pose_decoder is None:
+            demo.get("stages", {}).pop("pose_decoder", None)
+        for stage, folder in (("fsq", fsq), ("translator", translator),
+                              ("pose_decoder", pose_decoder)):
             if folder is not None and (folder / "training.json").is_file():
                 demo.setdefault("stages", {})[stage] = stage_summary(folder)
         if video is not None:  # the base's renderer stages no longer apply
@@ -273,11 +331,13 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
 
 def assemble(video: Path, fsq: Path, translator: Path, out: Path,
              signers: Path | None = None, signer_ids: list[str] | None = None,
-             storage_dtype: str = "float32", sampling: dict | None = None) -> Path:
-    """Write the pipeline folder ``out`` from the three exported stages (weights stored as
-    ``storage_dtype``); returns ``out``. ``sampling`` (the ``video.sampling`` keys) is
-    recorded in ``stages.json`` as the pipeline's sampling settings; without it, the
-    settings the video model was exported with apply (its ``video.json``)."""
+             storage_dtype: str = "float32", sampling: dict | None = None,
+             pose_decoder: Path | None = None) -> Path:
+    """Write the pipeline folder ``out`` from the three exported stages and, if given, a
+    token pose decoder (weights stored as ``storage_dtype``); returns ``out``.
+    ``sampling`` (the ``video.sampling`` keys) is recorded in ``stages.json`` as the
+    pipeline's sampling settings; without it, the settings the video model was exported
+    with apply (its ``video.json``)."""
     import torch
 
     from signgen.data.text_tokenizer import TextTokenizer
@@ -291,6 +351,11 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
         raise SignGenError(f"storage dtype {storage_dtype!r} is not one of {STORAGE_DTYPES}")
     video, fsq, translator, out = map(Path, (video, fsq, translator, out))
     check_stages(video, fsq, translator)
+    if pose_decoder is not None:
+        from signgen.models.token_pose_decoder import TokenPoseDecoder
+
+        pose_decoder = Path(pose_decoder)
+        check_pose_decoder(pose_decoder, {weights_hash(fsq)})
     parts = load_pretrained(SignVideoPipeline, video)
     pipe = SignGenPipeline(translator=load_pretrained(SignTranslator, translator),
                            fsq=load_pretrained(FSQAutoencoder, fsq), vae=parts.vae,
@@ -298,7 +363,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
                            reference_encoder=parts.reference_encoder,
                            scheduler=parts.scheduler,
                            text_tokenizer=TextTokenizer.load(translator),
-                           condition_adapter=parts.condition_adapter)
+                           condition_adapter=parts.condition_adapter,
+                           pose_decoder=None if pose_decoder is None else
+                           load_pretrained(TokenPoseDecoder, pose_decoder))
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     from diffusers.utils import logging as diffusers_logging
@@ -307,7 +374,7 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
     diffusers_logging.set_verbosity_error()  # no "keep in float32" notice per component
     try:
         for module in (pipe.translator, pipe.fsq, pipe.vae, pipe.unet, pipe.condition_encoder,
-                       pipe.reference_encoder, pipe.condition_adapter):
+                       pipe.reference_encoder, pipe.condition_adapter, pipe.pose_decoder):
             if module is not None:
                 module.to(dtype=getattr(torch, storage_dtype))
     finally:
@@ -324,7 +391,9 @@ def assemble(video: Path, fsq: Path, translator: Path, out: Path,
         (tmp / SIGNERS_FOLDER).mkdir()
         for image in images:
             shutil.copy2(image, tmp / SIGNERS_FOLDER / image.name)
-    sources = {"video": str(video), "fsq": str(fsq), "translator": str(translator),
+    sources = {"video": str(video), "fsq": str(fsq), "fsq_id": weights_hash(fsq),
+               "translator": str(translator),
+               "pose_decoder": None if pose_decoder is None else str(pose_decoder),
                "storage_dtype": storage_dtype,
                "video_json": json.loads((video / "video.json").read_text())
                if (video / "video.json").is_file() else None}
@@ -346,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                         "replace: --translator (and --fsq with it) and/or --video (a "
                         "renderer trained on the base's condition encoder)")
     parser.add_argument("--translator", help="exported translator folder")
+    parser.add_argument("--pose-decoder", help="exported token pose decoder folder")
     parser.add_argument("--signers", help="folder of <id>.png reference images to ship")
     parser.add_argument("--signer-ids", nargs="*", help="ship only these signers")
     parser.add_argument("--storage-dtype", default="float32", choices=STORAGE_DTYPES,
@@ -355,22 +425,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.base:
         if args.signers:
             parser.error("--base keeps the base pipeline's signers")
-        if not (args.translator or args.video):
-            parser.error("--base needs --translator and/or --video")
+        if not (args.translator or args.video or args.pose_decoder):
+            parser.error("--base needs --translator, --video and/or --pose-decoder")
         command = " ".join(["python -m signgen.pipelines.assemble",
                             *(sys.argv[1:] if argv is None else argv)])
         out = replace_stages(Path(args.base),
                              Path(args.translator) if args.translator else None,
                              Path(args.out), Path(args.fsq) if args.fsq else None,
                              command=command,
-                             video=Path(args.video) if args.video else None)
+                             video=Path(args.video) if args.video else None,
+                             pose_decoder=Path(args.pose_decoder) if args.pose_decoder
+                             else None)
         print(f"pipeline -> {out}")
         return 0
     if not (args.video and args.fsq and args.translator):
         parser.error("--video, --fsq and --translator are required (or --base)")
     out = assemble(Path(args.video), Path(args.fsq), Path(args.translator), Path(args.out),
                    Path(args.signers) if args.signers else None, args.signer_ids,
-                   args.storage_dtype)
+                   args.storage_dtype,
+                   pose_decoder=Path(args.pose_decoder) if args.pose_decoder else None)
     print(f"pipeline -> {out}")
     return 0
 

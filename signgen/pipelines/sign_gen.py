@@ -4,6 +4,8 @@
       ── TextTokenizer ──► ids ── SignTranslator.generate ──► tokens (T,S)
       ── FSQAutoencoder.decode ──► condition embeddings (T,E,h,w), SMPL-X pose (T,165),
                                    keypoints (T,133,2)
+         (with a ``pose_decoder`` (``TokenPoseDecoder``), the pose and keypoints are its
+          reading of the tokens, each frame with its neighbours, not the FSQ head's)
       ── SignVideoPipeline (reference image) ──► frames (T,H,W,3)
 
 A translator trained with canonical handedness (``translator.canonical_handedness``)
@@ -14,9 +16,10 @@ with the tokens' embeddings and the frames are flipped back.
 
 Components (one sub-folder each, ``model_index.json`` as diffusers writes it):
 ``translator``, ``fsq``, ``vae``, ``unet``, ``condition_encoder``, ``reference_encoder``,
-``scheduler``; the text tokenizer lives in ``text_tokenizer/`` beside them (it is not a
-torch module, so this class saves and loads it itself). The avatar is rendered from the
-returned SMPL-X pose by the caller (``sample.py``), which owns the body model.
+``scheduler``, optionally ``condition_adapter`` and ``pose_decoder``; the text
+tokenizer lives in ``text_tokenizer/`` beside them (it is not a torch module, so this
+class saves and loads it itself). The avatar is rendered from the returned SMPL-X pose
+by the caller (``sample.py``), which owns the body model.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from diffusers.utils import BaseOutput
 
 # diffusers' from_pretrained loads a component only from a module already imported.
 import signgen.models.fsq_autoencoder  # noqa: F401
+import signgen.models.token_pose_decoder  # noqa: F401
 import signgen.models.translator  # noqa: F401
 import signgen.pipelines.sign_video  # noqa: F401
 from signgen.data.synthsign.conditions import inside_frame
@@ -100,16 +104,17 @@ def _check_format(folder: Path) -> None:
 class SignGenPipeline(DiffusionPipeline):
     """Text (or glosses) in a sign language -> signing video + SMPL-X pose."""
 
-    model_cpu_offload_seq = "translator->fsq->reference_encoder->condition_adapter->unet->vae"
-    _optional_components = ["condition_adapter"]
+    model_cpu_offload_seq = ("translator->fsq->pose_decoder->reference_encoder->"
+                             "condition_adapter->unet->vae")
+    _optional_components = ["condition_adapter", "pose_decoder"]
 
     def __init__(self, translator, fsq, vae, unet, condition_encoder, reference_encoder,
-                 scheduler, text_tokenizer, condition_adapter=None) -> None:
+                 scheduler, text_tokenizer, condition_adapter=None, pose_decoder=None) -> None:
         super().__init__()
         self.register_modules(translator=translator, fsq=fsq, vae=vae, unet=unet,
                               condition_encoder=condition_encoder,
                               reference_encoder=reference_encoder, scheduler=scheduler,
-                              condition_adapter=condition_adapter)
+                              condition_adapter=condition_adapter, pose_decoder=pose_decoder)
         self.text_tokenizer = text_tokenizer
         t, q = translator.config, fsq
         if (t.codebook_size, t.tokens_per_frame) != (q.codebook_size, q.tokens_per_frame):
@@ -117,6 +122,13 @@ class SignGenPipeline(DiffusionPipeline):
                 f"the translator emits {t.tokens_per_frame} tokens of {t.codebook_size} codes "
                 f"per frame, the FSQ autoencoder reads {q.tokens_per_frame} of "
                 f"{q.codebook_size}: they were not trained together")
+        p = pose_decoder
+        if p is not None and (list(p.config.levels) != list(q.config.levels)
+                              or p.tokens_per_frame != q.tokens_per_frame):
+            raise InvalidInputError(
+                f"the pose decoder reads {p.tokens_per_frame} tokens of levels "
+                f"{list(p.config.levels)} per frame, the FSQ autoencoder writes "
+                f"{q.tokens_per_frame} of {list(q.config.levels)}: not the same token space")
         if fsq.config.embedding_channels != condition_encoder.config.embedding_channels:
             raise InvalidInputError("the FSQ autoencoder's embedding channels differ from the "
                                     "condition encoder's")
@@ -164,6 +176,16 @@ class SignGenPipeline(DiffusionPipeline):
         h, w = self.fsq.config.embedding_size
         factor = self.condition_encoder.downsample_factor
         return h * factor, w * factor
+
+    @property
+    def pose_context(self) -> bool:
+        """Whether a frame's pose is read with its neighbours' tokens (an FSQ with
+        temporal context, or a pose decoder with frame blocks): then a sequence's pose
+        must be decoded whole, not in chunks."""
+        p = self.pose_decoder
+        return self.fsq.config.temporal_kernel > 1 or (
+            p is not None and (p.config.fsq_temporal_kernel > 1 or (
+                p.config.temporal_layers > 0 and p.config.temporal_kernel > 1)))
 
     def video_pipeline(self):
         """The stage-I pipeline on the same (shared, not copied) modules."""
@@ -237,7 +259,7 @@ class SignGenPipeline(DiffusionPipeline):
                                          **decoding)
         if candidates == 1:
             return drawn[0].numpy()
-        if self.fsq.config.temporal_kernel == 1:  # frames decode alone: all in one call
+        if not self.pose_context:  # frames decode alone: all in one call
             keypoints = self.decode_tokens(torch.cat(drawn).numpy(), embeddings=False)[2]
             keypoints = np.split(keypoints, np.cumsum([len(t) for t in drawn[:-1]]))
         else:
@@ -258,9 +280,9 @@ class SignGenPipeline(DiffusionPipeline):
         :class:`AvatarChunk` of up to ``chunk_frames`` frames, each decoded as soon as the
         translator has made it, so that a caller can render and encode chunk k while
         chunk k+1 is translated. The chunks concatenate to ``__call__``'s tokens, pose
-        and keypoints for the same arguments. An FSQ autoencoder with temporal context
-        (``temporal_kernel`` > 1) decodes frames with their neighbours: it gets one chunk
-        at the end. With ``candidates`` > 1 the choice needs every candidate whole: the
+        and keypoints for the same arguments. A pose read with temporal context
+        (``pose_context``) needs each frame's neighbours: it comes as one chunk at the
+        end. With ``candidates`` > 1 the choice needs every candidate whole: the
         chunks come after it."""
         ids, notices = self._text_ids(text, language, glosses)
         if chunk_frames < 1:
@@ -276,7 +298,7 @@ class SignGenPipeline(DiffusionPipeline):
     def _avatar_chunks(self, ids: torch.Tensor, chunk_frames: int, decoding: dict,
                        candidates: int, signer: str | None) -> Iterator[AvatarChunk]:
         mask = torch.ones_like(ids, dtype=torch.bool)
-        if self.fsq.config.temporal_kernel > 1:
+        if self.pose_context:
             chunk_frames = self.translator.config.max_frames
         if candidates > 1:
             chosen = torch.from_numpy(self._tokens(ids, decoding, candidates))
@@ -302,11 +324,15 @@ class SignGenPipeline(DiffusionPipeline):
         from signgen.models.fsq_autoencoder import keypoints_to_pixels
 
         indices = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=self.device)
-        out = self.fsq.decode(self.fsq.decode_indices(indices), num_frames=len(indices),
-                              embedding=embeddings)
+        embedding = None
+        if self.pose_decoder is None or embeddings:
+            out = self.fsq.decode(self.fsq.decode_indices(indices), num_frames=len(indices),
+                                  embedding=embeddings)
+            embedding = None if out.embedding is None else out.embedding.float()
+        if self.pose_decoder is not None:  # the pose read with the neighbouring frames
+            out = self.pose_decoder(indices, num_frames=len(indices))
         height, width = self.frame_size
         keypoints = keypoints_to_pixels(out.keypoints.float(), height, width)
-        embedding = None if out.embedding is None else out.embedding.float()
         pose, keypoints = out.smplx_pose.float().cpu().numpy(), keypoints.cpu().numpy()
         if self.translator.mirrors(signer):
             pose, keypoints = mirror_full_pose(pose), mirror_keypoints(keypoints, width)

@@ -171,6 +171,78 @@ def collate(items: list[dict]) -> dict:
     return batch
 
 
+def true_rotations(poses: torch.Tensor) -> torch.Tensor:
+    """(N,165) full poses -> (N,53,3,3) rotation matrices of the predicted joints."""
+    from signgen.models.fsq_autoencoder import POSE_JOINT_INDICES, axis_angle_to_matrix
+
+    return axis_angle_to_matrix(poses.view(len(poses), -1, 3)[:, list(POSE_JOINT_INDICES)])
+
+
+class PoseTargets:
+    """The avatar-pose loss terms and errors of a pose head's output (an
+    ``FSQDecoderOutput``) against a batch's ground truth: what the FSQ autoencoder's
+    pose head and the token pose decoder are both trained and judged on.
+
+    A batch is flat (N frames): poses (N,165), betas, expression, transl, keypoints
+    (N,133,2) normalised to the frame, visible (N,133) bool."""
+
+    def __init__(self, body_cfg) -> None:
+        from signgen.body.joint_model import JointModel
+        from signgen.body.model import BodyModel
+
+        self.body = BodyModel(body_cfg.model_dir, body_cfg.gender, body_cfg.num_betas,
+                              body_cfg.num_expression).eval().requires_grad_(False)
+        self.joint_model = JointModel(self.body).requires_grad_(False)
+        self.joint_indices = list(joint_error_indices())
+
+    def joints(self, poses: torch.Tensor, batch: dict) -> torch.Tensor:
+        """(N,165) full poses with the batch's betas/expression/transl -> (N,J,3) metres,
+        the ``joint_error_indices`` joints: ``BodyModel``'s joints, computed by
+        ``JointModel`` (skinning only the vertices they need, not the mesh), in float32
+        under any autocast."""
+        self.joint_model.to(poses.device)
+        shape = torch.cat([batch["betas"], batch["expression"]], dim=-1).float()
+        with float32(poses.device):
+            joints = self.joint_model(poses.float().reshape(len(poses), -1, 3), shape,
+                                      batch["transl"].float())
+        return joints[:, self.joint_indices]
+
+    def terms(self, out, batch: dict) -> dict[str, torch.Tensor]:
+        """Unweighted terms: ``pose`` (rotation-matrix MSE), ``joints`` (mean joint
+        distance, metres), ``keypoints`` (L1 over the visible keypoints)."""
+        with torch.no_grad():
+            true_joints = batch["joints"] if "joints" in batch \
+                else self.joints(batch["poses"], batch)
+        visible = batch["visible"].to(out.keypoints.dtype)[..., None]  # (N,133,1)
+        return {
+            "pose": F.mse_loss(out.rotations, true_rotations(batch["poses"])),
+            "joints": (self.joints(out.smplx_pose, batch) - true_joints).norm(dim=-1).mean(),
+            "keypoints": ((out.keypoints - batch["keypoints"]).abs() * visible).sum()
+            / (2 * visible.sum()).clamp(min=1),
+        }
+
+    @torch.no_grad()
+    def errors(self, out, item: dict, height: int, width: int) -> dict[str, float]:
+        """Sums over the frames of one clip: ``smplx_joint_error_mm`` and
+        ``pose_error_deg`` (each frame's mean over joints; geodesic angle), and the
+        keypoint pixel distance summed over visible keypoints with their count
+        (``keypoint_error_px_sum``, ``keypoint_count``)."""
+        from signgen.models.fsq_autoencoder import keypoints_to_pixels
+
+        true_joints = item["joints"] if "joints" in item else self.joints(item["poses"], item)
+        joints = self.joints(out.smplx_pose, item)
+        cos = ((out.rotations * true_rotations(item["poses"])).sum(dim=(-1, -2)) - 1) / 2
+        distance = (keypoints_to_pixels(out.keypoints, height, width)
+                    - keypoints_to_pixels(item["keypoints"], height, width)).norm(dim=-1)
+        visible = item["visible"]
+        return {"smplx_joint_error_mm": 1000 * (joints - true_joints).norm(dim=-1)
+                .mean(dim=1).sum().item(),
+                "pose_error_deg": torch.rad2deg(torch.acos(cos.clamp(-1, 1))).mean(dim=1)
+                .sum().item(),
+                "keypoint_error_px_sum": distance[visible].sum().item(),
+                "keypoint_count": visible.sum().item()}
+
+
 def build_fsq_model(settings, condition_encoder, height: int, width: int):
     """A fresh ``FSQAutoencoder`` of ``fsq.model`` settings for the embedding maps that
     ``condition_encoder`` makes of height x width frames."""
@@ -188,8 +260,6 @@ class FSQTask:
     """The FSQ autoencoder's training task for ``signgen.training.loop.run_training``."""
 
     def __init__(self, cfg: SignGenConfig, progress: bool = True) -> None:
-        from signgen.body.joint_model import JointModel
-        from signgen.body.model import BodyModel
         from signgen.data.frame_cache import FrameCache
         from signgen.data.synthsign.dataset import require_dataset_format
 
@@ -206,14 +276,12 @@ class FSQTask:
         if self.train_frames.height % f or self.train_frames.width % f:
             raise ConfigError(f"frames of {self.train_frames.height}x{self.train_frames.width} "
                               f"px do not divide by the condition encoder's factor {f}")
-        self.body = BodyModel(cfg.body.model_dir, cfg.body.gender, cfg.body.num_betas,
-                              cfg.body.num_expression).eval().requires_grad_(False)
-        self.joint_model = JointModel(self.body).requires_grad_(False)
-        self.train_motion = load_motion(self.root, self.train_frames, self.body.num_betas,
-                                        self.body.num_expression)
-        self.dev_motion = load_motion(self.root, self.dev_frames, self.body.num_betas,
-                                      self.body.num_expression)
-        self.joint_indices = list(joint_error_indices())
+        self.targets = PoseTargets(cfg.body)
+        body = self.targets.body
+        self.train_motion = load_motion(self.root, self.train_frames, body.num_betas,
+                                        body.num_expression)
+        self.dev_motion = load_motion(self.root, self.dev_frames, body.num_betas,
+                                      body.num_expression)
         self.ema_decay = self.fsq.ema_decay
         # A run folder trained on another stage-I encoder or dataset is never resumed.
         self.inputs_version = (f"condition encoder {self.encoder_hash} data "
@@ -276,45 +344,14 @@ class FSQTask:
         """The batch's (N,165) true poses when the model reads them (``pose_input``)."""
         return batch["poses"] if self.fsq.model.pose_input else None
 
-    @staticmethod
-    def _true_rotations(poses: torch.Tensor) -> torch.Tensor:
-        """(N,165) full poses -> (N,53,3,3) rotation matrices of the predicted joints."""
-        from signgen.models.fsq_autoencoder import POSE_JOINT_INDICES, axis_angle_to_matrix
-
-        return axis_angle_to_matrix(poses.view(len(poses), -1, 3)[:, list(POSE_JOINT_INDICES)])
-
-    def _joints(self, poses: torch.Tensor, batch: dict) -> torch.Tensor:
-        """(N,165) full poses with the batch's betas/expression/transl -> (N,J,3) metres,
-        the ``joint_error_indices`` joints: ``BodyModel``'s joints, computed by
-        ``JointModel`` (skinning only the vertices they need, not the mesh), in float32
-        under any autocast."""
-        self.joint_model.to(poses.device)
-        shape = torch.cat([batch["betas"], batch["expression"]], dim=-1).float()
-        with float32(poses.device):
-            joints = self.joint_model(poses.float().reshape(len(poses), -1, 3), shape,
-                                      batch["transl"].float())
-        return joints[:, self.joint_indices]
-
     # -- loss ------------------------------------------------------------------------------
     def _terms(self, model, batch: dict, embedding: torch.Tensor,
                num_frames: int) -> dict[str, torch.Tensor]:
         """The unweighted loss terms of a flat batch (see the module doc)."""
         out = model(embedding, num_frames=num_frames, smplx_pose=self._pose_input(batch))
-        true_rot = self._true_rotations(batch["poses"])
-        with torch.no_grad():
-            true_joints = self._joints(batch["poses"], batch)
-        pred_joints = self._joints(out.smplx_pose, batch)
-        visible = batch["visible"].to(out.keypoints.dtype)[..., None]  # (N,133,1)
         cosine = F.cosine_similarity(self._centred(out.embedding), self._centred(embedding))
-        terms = {
-            "embedding_nmse": F.mse_loss(out.embedding, embedding) / self.embedding_variance,
-            "cosine": (1 - cosine).mean(),
-            "pose": F.mse_loss(out.rotations, true_rot),
-            "joints": (pred_joints - true_joints).norm(dim=-1).mean(),
-            "keypoints": ((out.keypoints - batch["keypoints"]).abs() * visible).sum()
-            / (2 * visible.sum()).clamp(min=1),
-        }
-        return terms
+        return {"embedding_nmse": F.mse_loss(out.embedding, embedding) / self.embedding_variance,
+                "cosine": (1 - cosine).mean(), **self.targets.terms(out, batch)}
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device
@@ -350,13 +387,11 @@ class FSQTask:
                 item["embedding"] = self._embed(item["pose_map"], item["hand_render"])
                 del item["pose_map"], item["hand_render"]
                 with torch.no_grad():
-                    item["joints"] = self._joints(item["poses"], item)
+                    item["joints"] = self.targets.joints(item["poses"], item)
                 self._dev.append(item)
         return self._dev
 
     def evaluate(self, model) -> dict[str, float]:
-        from signgen.models.fsq_autoencoder import keypoints_to_pixels
-
         device = next(model.parameters()).device
         sums = {"embedding_mse": 0.0, "embedding_cosine": 0.0, "smplx_joint_error_mm": 0.0,
                 "pose_error_deg": 0.0}
@@ -372,18 +407,11 @@ class FSQTask:
                                                 reduction="sum").item() / out.embedding[0].numel()
             sums["embedding_cosine"] += F.cosine_similarity(
                 self._centred(out.embedding), self._centred(item["embedding"])).sum().item()
-            joints = self._joints(out.smplx_pose, item)
-            sums["smplx_joint_error_mm"] += 1000 * (joints - item["joints"]).norm(dim=-1) \
-                .mean(dim=1).sum().item()
-            true_rot = self._true_rotations(item["poses"])
-            cos = ((out.rotations * true_rot).sum(dim=(-1, -2)) - 1) / 2
-            sums["pose_error_deg"] += torch.rad2deg(torch.acos(cos.clamp(-1, 1))).mean(dim=1) \
-                .sum().item()
-            visible = item["visible"]
-            distance = (keypoints_to_pixels(out.keypoints, height, width)
-                        - keypoints_to_pixels(item["keypoints"], height, width)).norm(dim=-1)
-            kp_error += distance[visible].sum().item()
-            kp_count += visible.sum().item()
+            errors = self.targets.errors(out, item, height, width)
+            sums["smplx_joint_error_mm"] += errors["smplx_joint_error_mm"]
+            sums["pose_error_deg"] += errors["pose_error_deg"]
+            kp_error += errors["keypoint_error_px_sum"]
+            kp_count += errors["keypoint_count"]
             repeats += (out.indices[1:] == out.indices[:-1]).all(dim=1).sum().item()
             pairs += n - 1
             frames += n
