@@ -332,6 +332,8 @@ class DecodedEmbeddingSystem(VideoModelSystem):
     def __init__(self, pipeline_dir: str | Path, fsq_dir: str | Path, root: str | Path,
                  name: str = "stage2_decoded", avatar_only: bool = False,
                  pose_decoder: str | Path | None = None, **kwargs) -> None:
+        import torch
+
         from signgen.body.model import BodyModel
         from signgen.models.fsq_autoencoder import FSQAutoencoder
         from signgen.models.token_pose_decoder import TokenPoseDecoder
@@ -339,7 +341,7 @@ class DecodedEmbeddingSystem(VideoModelSystem):
         super().__init__(pipeline_dir, root, name, **kwargs)
         self.fsq = load_pretrained(FSQAutoencoder, fsq_dir).eval()
         self.pose_decoder = None if pose_decoder is None else \
-            load_pretrained(TokenPoseDecoder, pose_decoder).float().eval()
+            load_pretrained(TokenPoseDecoder, pose_decoder, dtype=torch.float32).eval()
         self.body = BodyModel().eval()
         self.info["fsq_model"] = str(fsq_dir)
         self.info["pose_decoder"] = None if pose_decoder is None else str(pose_decoder)

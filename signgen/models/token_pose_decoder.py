@@ -22,6 +22,7 @@ embedding (``FSQDecoderOutput``), in float32.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -132,7 +133,7 @@ class TokenPoseDecoder(ModelMixin, ConfigMixin):
 
     @property
     def codebook_size(self) -> int:
-        return int(torch.tensor(list(self.config.levels)).prod())
+        return math.prod(self.config.levels)
 
     def forward(self, indices: torch.Tensor, num_frames: int | None = None) -> FSQDecoderOutput:
         """indices (N,S) integer in [0, codebook_size), clip-major rows -> smplx_pose

@@ -102,7 +102,8 @@ def load_fsq(folder: Path):
     if not (folder / "config.json").is_file():
         raise SignGenError(f"no FSQ autoencoder in {folder}; train it with python train.py "
                            f"--stage fsq (or set pose_decoder.fsq_model)")
-    return load_pretrained(FSQAutoencoder, folder).float().eval().requires_grad_(False)
+    return load_pretrained(FSQAutoencoder, folder, dtype=torch.float32).eval() \
+        .requires_grad_(False)
 
 
 class PoseDecoderTask:
