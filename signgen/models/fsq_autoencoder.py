@@ -183,6 +183,26 @@ def clip_length(n: int, num_frames: int | None) -> int:
     return num_frames
 
 
+def indices_to_code_grid(quantizer: FSQ, indices: torch.Tensor, token_grid: Sequence[int],
+                         device: torch.device) -> torch.Tensor:
+    """(N,gh*gw) integer token indices -> (N,D,gh,gw) float lattice points of
+    ``quantizer`` on ``device``; indices that are not integers, not gh*gw per frame or
+    outside [0, codebook_size) are an InvalidInputError."""
+    gh, gw = token_grid
+    size = quantizer.codebook_size
+    if not isinstance(indices, torch.Tensor) or indices.is_floating_point() \
+            or indices.dtype == torch.bool:
+        raise InvalidInputError("indices must be an integer tensor, got "
+                                f"{getattr(indices, 'dtype', type(indices).__name__)}")
+    if indices.ndim != 2 or indices.shape[1] != gh * gw:
+        raise InvalidInputError(f"indices must be (N,{gh * gw}), got {tuple(indices.shape)}")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= size):
+        raise InvalidInputError(f"indices must lie in [0, {size}), got "
+                                f"[{int(indices.min())}, {int(indices.max())}]")
+    codes = quantizer.indices_to_codes(indices.to(device))  # (N,L,D)
+    return rearrange(codes, "n (h w) d -> n d h w", h=gh, w=gw)
+
+
 # -- building blocks -----------------------------------------------------------------------
 class _ResBlock(nn.Module):
     """x + conv(SiLU(conv(SiLU(x)))), 3x3, same width."""
@@ -461,20 +481,8 @@ class FSQAutoencoder(ModelMixin, ConfigMixin):
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """(N,gh*gw) integer indices in [0, codebook_size) -> codes (N,D,gh,gw), exactly
         the lattice points ``encode`` returned for them."""
-        if not isinstance(indices, torch.Tensor) or indices.is_floating_point() \
-                or indices.dtype == torch.bool:
-            raise InvalidInputError("indices must be an integer tensor, got "
-                                    f"{getattr(indices, 'dtype', type(indices).__name__)}")
-        if indices.ndim != 2 or indices.shape[1] != self.tokens_per_frame:
-            raise InvalidInputError(f"indices must be (N,{self.tokens_per_frame}), got "
-                                    f"{tuple(indices.shape)}")
-        if indices.numel() and (int(indices.min()) < 0
-                                or int(indices.max()) >= self.codebook_size):
-            raise InvalidInputError(f"indices must lie in [0, {self.codebook_size}), got "
-                                    f"[{int(indices.min())}, {int(indices.max())}]")
-        codes = self.quantizer.indices_to_codes(indices.to(self.device))  # (N,L,D)
-        gh, gw = self.token_grid
-        return rearrange(codes, "n (h w) d -> n d h w", h=gh, w=gw).to(self.dtype)
+        return indices_to_code_grid(self.quantizer, indices, self.token_grid,
+                                    self.device).to(self.dtype)
 
     # -- decoder ---------------------------------------------------------------------------
     def decode(self, codes: torch.Tensor, num_frames: int | None = None,

@@ -39,6 +39,7 @@ from signgen.models.fsq_autoencoder import (
     _ResBlock,
     _TemporalConv,
     clip_length,
+    indices_to_code_grid,
     pose_heads,
     pose_outputs,
 )
@@ -139,21 +140,10 @@ class TokenPoseDecoder(ModelMixin, ConfigMixin):
         """indices (N,S) integer in [0, codebook_size), clip-major rows -> smplx_pose
         (N,165) axis-angle, keypoints (N,133,2) normalised to the frame, rotations
         (N,53,3,3); ``embedding`` is None."""
-        if not isinstance(indices, torch.Tensor) or indices.is_floating_point() \
-                or indices.dtype == torch.bool or indices.ndim != 2 \
-                or indices.shape[1] != self.tokens_per_frame:
-            shape = tuple(indices.shape) if isinstance(indices, torch.Tensor) else indices
-            raise InvalidInputError(f"indices must be an integer (N,{self.tokens_per_frame}) "
-                                    f"tensor, got {shape}")
-        if indices.numel() and (int(indices.min()) < 0
-                                or int(indices.max()) >= self.codebook_size):
-            raise InvalidInputError(f"indices must lie in [0, {self.codebook_size}), got "
-                                    f"[{int(indices.min())}, {int(indices.max())}]")
+        codes = indices_to_code_grid(self.quantizer, indices, self.config.token_grid,
+                                     self.device).float()  # (N,D,gh,gw)
         frames = clip_length(indices.shape[0], num_frames)
-        gh, gw = self.config.token_grid
         with float32(self.device):
-            codes = self.quantizer.indices_to_codes(indices.to(self.device))  # (N,S,D)
-            codes = rearrange(codes, "n (h w) d -> n d h w", h=gh, w=gw).float()
             features = self.from_code(codes)
             if self.config.fsq_temporal_kernel > 1:
                 features = self.decoder_temporal(features, frames)
