@@ -99,6 +99,28 @@ def load_condition_encoder(folder: Path):
     return encoder.eval().requires_grad_(False)
 
 
+def read_motion(path: Path, length: int, num_betas: int, num_expression: int,
+                mismatch: str) -> dict[str, np.ndarray]:
+    """One sample's ``motion.npz`` at ``path``, ``length`` frames: poses (T,165), betas
+    (T,num_betas) (broadcast over frames), expression (T,num_expression), transl (T,3);
+    keypoints (T,133,2) pixels; visible (T,133) bool. An array of another length is a
+    SignGenError ending with ``mismatch`` (what the length came from and what to do)."""
+    with read_npz(path) as motion:
+        arrays = {k: np.array(motion[k]) for k in MOTION_KEYS}
+        betas = np.array(motion["betas"])
+    arrays["betas"] = np.broadcast_to(betas, (length, betas.shape[-1]))
+    for key, array in arrays.items():
+        if array.shape[0] != length:
+            raise SignGenError(f"{path}: {key} has {array.shape[0]} frames, {mismatch}")
+    for key, width in (("betas", num_betas), ("expression", num_expression)):
+        if arrays[key].shape[1] < width:
+            raise ConfigError(f"the dataset has {arrays[key].shape[1]} {key} per frame, "
+                              f"body.num_{'betas' if key == 'betas' else 'expression'} "
+                              f"asks for {width}")
+        arrays[key] = arrays[key][:, :width]
+    return arrays
+
+
 def load_motion(dataset_root: Path, frames, num_betas: int, num_expression: int
                 ) -> dict[str, np.ndarray]:
     """Per-frame ground truth of every frame of a frame cache, aligned with its global
@@ -109,22 +131,13 @@ def load_motion(dataset_root: Path, frames, num_betas: int, num_expression: int
     for sample in frames.samples:
         path = Path(dataset_root) / "samples" / sample["sample_id"] / "motion.npz"
         start, length = int(sample["offset"]), int(sample["length"])
-        with read_npz(path) as motion:
-            arrays = {k: motion[k] for k in MOTION_KEYS}
-            arrays["betas"] = np.broadcast_to(motion["betas"], (length, motion["betas"].shape[-1]))
+        arrays = read_motion(path, length, num_betas, num_expression,
+                             f"the video {length}; delete the sample's folder and "
+                             f"regenerate it")
         for key, array in arrays.items():
-            if array.shape[0] != length:
-                raise SignGenError(f"{path}: {key} has {array.shape[0]} frames, the video "
-                                   f"{length}; delete the sample's folder and regenerate it")
             if key not in out:
                 out[key] = np.zeros((n, *array.shape[1:]), dtype=array.dtype)
             out[key][start:start + length] = array
-    for key, width in (("betas", num_betas), ("expression", num_expression)):
-        if out[key].shape[1] < width:
-            raise ConfigError(f"the dataset has {out[key].shape[1]} {key} per frame, "
-                              f"body.num_{'betas' if key == 'betas' else 'expression'} "
-                              f"asks for {width}")
-        out[key] = out[key][:, :width]
     return out
 
 

@@ -35,10 +35,10 @@ import torch
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig, TrainConfig
-from signgen.data.synthsign.dataset import read_npz, require_dataset_format
+from signgen.data.synthsign.dataset import require_dataset_format
 from signgen.errors import SignGenError
 from signgen.loading import load_pretrained
-from signgen.training.tasks.fsq import MOTION_KEYS, PoseTargets
+from signgen.training.tasks.fsq import PoseTargets, read_motion
 from signgen.training.tasks.keypoints import dataset_root
 
 DEV_SAMPLES = 16  # whole dev samples, evenly spread over the split
@@ -52,18 +52,10 @@ def sample_motion(root: Path, sample_id: str, height: int, width: int, num_betas
     frame; visible (T,133) bool. ``num_frames``: T of its tokens (checked)."""
     from signgen.models.fsq_autoencoder import pixels_to_keypoints
 
-    path = root / "samples" / sample_id / "motion.npz"
-    with read_npz(path) as motion:
-        arrays = {k: np.array(motion[k]) for k in MOTION_KEYS}
-        betas = np.array(motion["betas"])
-    if len(arrays["poses"]) != num_frames:
-        raise SignGenError(f"{path} has {len(arrays['poses'])} frames, its tokens "
-                           f"{num_frames}: tokenise the split again")
-    out = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    out["betas"] = torch.from_numpy(betas).float().reshape(1, -1)[:, :num_betas] \
-        .expand(num_frames, -1).contiguous()
-    out["expression"] = out["expression"][:, :num_expression].float()
-    for key in ("poses", "transl"):
+    arrays = read_motion(root / "samples" / sample_id / "motion.npz", num_frames, num_betas,
+                         num_expression, f"its tokens {num_frames}: tokenise the split again")
+    out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    for key in ("poses", "betas", "expression", "transl"):
         out[key] = out[key].float()
     out["keypoints"] = pixels_to_keypoints(out["keypoints"].float(), height, width)
     out["visible"] = out["visible"].bool()
@@ -131,11 +123,12 @@ class PoseDecoderTask:
                 raise SignGenError(f"no {split} tokens of FSQ checkpoint {self.fsq_id} in "
                                    f"{folder}; make them with python -m signgen.data.tokens "
                                    f"--fsq {self.fsq_dir} --split {split}")
-            splits[split] = self._samples(load_tokens(folder, self.fsq_id).samples)
-        self.train_samples = [sample for split in train_splits for sample in splits[split]]
+            splits[split] = load_tokens(folder, self.fsq_id).samples
+        self.train_samples = self._samples(
+            [sample for split in train_splits for sample in splits[split]])
         dev = splits["dev"]
         picked = np.unique(np.linspace(0, len(dev) - 1, min(DEV_SAMPLES, len(dev))).astype(int))
-        self.dev_samples = [dev[k] for k in picked]
+        self.dev_samples = self._samples([dev[k] for k in picked])
 
     @torch.no_grad()
     def _samples(self, token_samples: list[dict]) -> list[dict]:
