@@ -209,17 +209,16 @@ def train_step(model, accelerator, optimiser, noise_scheduler, batch: dict,
 
 
 def bench_training(parts, device, size, meter, settings, mixed_precision):
-    from accelerate import Accelerator
-
     from signgen.models.denoiser import freeze_except_motion, to_motion_unet
+    from signgen.training.loop import make_accelerator
     from signgen.training.video_loss import VideoParts, training_scheduler
 
     vae, unet, condition_encoder, reference_encoder, adapter = parts
     noise_scheduler = training_scheduler(1000, "epsilon")
     rows = []
     for name, temporal, batch_size, frames, checkpointing, steps in settings:
-        accelerator = Accelerator(mixed_precision=mixed_precision,
-                                  cpu=device.type == "cpu")
+        accelerator = make_accelerator(mixed_precision=mixed_precision,
+                                       cpu=device.type == "cpu")
         denoiser = to_motion_unet(unet, adapter) if temporal else unet
         model = VideoParts(condition_encoder, reference_encoder, denoiser)
         model.requires_grad_(True)

@@ -108,9 +108,9 @@ def translator_batch(batch_size: int, frames: int, tokens_per_frame: int, codebo
 def time_training(task, model, make_batch, device, meter, mixed_precision: str,
                   steps: int, row: dict) -> dict:
     """Warm-up step, then ``steps`` timed optimiser steps of ``task.loss``."""
-    from accelerate import Accelerator
+    from signgen.training.loop import make_accelerator
 
-    accelerator = Accelerator(mixed_precision=mixed_precision, cpu=device.type == "cpu")
+    accelerator = make_accelerator(mixed_precision=mixed_precision, cpu=device.type == "cpu")
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model, optimiser = accelerator.prepare(model, optimiser)

@@ -310,6 +310,21 @@ def test_training_task_runs_and_exports_a_loadable_model(stage, tiny_overrides, 
             assert len(list((cache / name).glob("*.npz"))) == 4  # 3 train + 1 dev clips
 
 
+def test_recognisers_learn_from_the_configured_training_splits(tiny_overrides):
+    from signgen.training.tasks.pose_recogniser import build_task
+
+    task = build_task(load_config("tiny", tiny_overrides))
+    assert {s["split"] for s in task.train_samples} == {"train"}
+    task = build_task(load_config("tiny", [
+        *tiny_overrides, "eval.pose_recogniser.train_splits=[train,train_extra]"]))
+    ids = [s["sample_id"] for s in task.train_samples]
+    assert ids == ["train-00000", "train-00001", "train-00002", "train_extra-00000"]
+    for splits in ("[train,test_novel_sentences]", "[train,dev]", "[train,train]", "[]"):
+        with pytest.raises(ConfigError, match="train_splits must be distinct training splits"):
+            load_config("tiny", [*tiny_overrides,
+                                 f"eval.video_pose_recogniser.train_splits={splits}"])
+
+
 def test_video_pose_recogniser_needs_the_keypoint_estimator(tiny_overrides, tmp_path):
     import train
     from signgen.eval.keypoints import KeypointEstimator

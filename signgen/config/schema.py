@@ -217,10 +217,26 @@ class IdentityModelConfig:
         return []
 
 
+def train_splits_problems(splits) -> list[str]:
+    """Why ``splits`` is not a valid ``train_splits`` list (empty when it is)."""
+    splits = list(splits)
+    if not splits or len(set(splits)) < len(splits) or any(
+            s == "dev" or s.startswith("test") for s in splits):
+        return [f"train_splits must be distinct training splits (not dev or a test split), "
+                f"got {splits}"]
+    return []
+
+
 @dataclass
 class RecogniserSection:
     model: RecogniserModelConfig = field(default_factory=RecogniserModelConfig)
+    # SynthSign splits of ground-truth videos it learns from (e.g. [train, train_extra]:
+    # synthsign.num_train_extra); never dev or a test split.
+    train_splits: List[str] = field(default_factory=lambda: ["train"])
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> list[str]:
+        return train_splits_problems(self.train_splits)
 
 
 @dataclass
@@ -694,12 +710,7 @@ class PoseDecoderConfig:
         problems = []
         if self.temporal_kernel % 2 == 0:
             problems.append(f"temporal_kernel must be odd, got {self.temporal_kernel}")
-        splits = list(self.train_splits)
-        if not splits or len(set(splits)) < len(splits) or any(
-                s == "dev" or s.startswith("test") for s in splits):
-            problems.append(f"train_splits must be distinct training splits (not dev or a "
-                            f"test split), got {splits}")
-        return problems
+        return problems + train_splits_problems(self.train_splits)
 
 
 @dataclass

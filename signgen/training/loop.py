@@ -248,6 +248,22 @@ def _make_ema(decay: float | None, params: list[torch.nn.Parameter]):
     return EMAModel(params, decay=float(decay), foreach=True)
 
 
+def make_accelerator(*, mixed_precision: str, **kwargs):
+    """An ``accelerate.Accelerator`` at ``mixed_precision`` ('no', 'bf16', 'fp16').
+
+    One process may train several stages (train.py --stage demo, benchmarks, tests) at
+    different precisions, but accelerate keeps one AcceleratorState per process and refuses
+    a second precision: it is started afresh then (the process group, in PartialState,
+    stays)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and \
+            AcceleratorState().mixed_precision != mixed_precision:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision, **kwargs)
+
+
 def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed: int,
                  device: str = "auto", metadata: dict | None = None,
                  progress: bool = True, ema_decay: float | None = None) -> Path:
@@ -259,23 +275,14 @@ def run_training(task: TrainingTask, cfg: TrainConfig, run_dir: str | Path, seed
     optimiser step and checkpointed; evaluation and the export use it. Raises
     ``TrainingDivergedError`` (naming step and batch) on a non-finite loss or gradient
     norm, before that step changes any weight or checkpoint."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-
     run_dir = make_folder(run_dir, "run folder")  # every rank: fails before any work
     cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     precision = training_precision(cfg.mixed_precision, "cpu" if cpu else "cuda")
-    # One process may train several stages (train.py --stage demo) at different precisions,
-    # but accelerate keeps one AcceleratorState per process and refuses a second precision:
-    # start it afresh (the process group, in PartialState, stays).
-    if AcceleratorState._shared_state and \
-            AcceleratorState().mixed_precision != precision:
-        AcceleratorState._reset_state()
     # The schedule is stepped by hand once per optimiser step: accelerate would step it
     # once per process, assuming a dataloader it shortened by the number of processes.
-    accelerator = Accelerator(cpu=cpu, mixed_precision=precision,
-                              gradient_accumulation_steps=cfg.grad_accumulation,
-                              step_scheduler_with_optimizer=False)
+    accelerator = make_accelerator(cpu=cpu, mixed_precision=precision,
+                                   gradient_accumulation_steps=cfg.grad_accumulation,
+                                   step_scheduler_with_optimizer=False)
     with lock_run_folder(run_dir, accelerator.is_main_process):
         return _train(task, cfg, run_dir, seed, accelerator, metadata, progress, ema_decay)
 

@@ -47,7 +47,8 @@ def train_config(cfg: SignGenConfig) -> TrainConfig:
 def build_task(cfg: SignGenConfig) -> PoseRecogniserTask:
     kwargs = {k: v for k, v in asdict(cfg.eval.pose_recogniser.model).items()
               if k not in VIDEO_ONLY}
-    return PoseRecogniserTask(dataset_root(cfg), kwargs, seed=cfg.experiment.seed)
+    return PoseRecogniserTask(dataset_root(cfg), kwargs, seed=cfg.experiment.seed,
+                              train_splits=cfg.eval.pose_recogniser.train_splits)
 
 
 def augment_keypoints(track: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:

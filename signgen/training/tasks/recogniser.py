@@ -72,7 +72,8 @@ def train_config(cfg: SignGenConfig) -> TrainConfig:
 
 def build_task(cfg: SignGenConfig) -> VideoRecogniserTask:
     return VideoRecogniserTask(dataset_root(cfg), asdict(cfg.eval.recogniser.model),
-                               seed=cfg.experiment.seed)
+                               seed=cfg.experiment.seed,
+                               train_splits=cfg.eval.recogniser.train_splits)
 
 
 def dataset_root(cfg: SignGenConfig) -> Path:
@@ -257,8 +258,9 @@ class GlossTaskBase:
 
     def __init__(self, root: str | Path, model_kwargs: dict, seed: int = 0,
                  dev_samples: int = DEV_SAMPLES, max_train: int | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, train_splits=("train",)) -> None:
         self.root = Path(root)
+        self.train_splits = list(train_splits)
         train = SynthSignDataset(self.root, "train", fields=())
         meta = train.meta
         self.plan_hash = meta.get("plan_hash")
@@ -270,7 +272,10 @@ class GlossTaskBase:
         self.languages = list(lexicon.languages)
         self.model_kwargs = dict(model_kwargs)
         self.seed, self.progress = seed, progress
-        self.train_samples = train.samples[:max_train]
+        samples = [sample for split in self.train_splits for sample in
+                   (train if split == "train" else
+                    SynthSignDataset(self.root, split, fields=())).samples]
+        self.train_samples = samples[:max_train]
         self.dev_samples = (SynthSignDataset(self.root, "dev", fields=()).samples[:dev_samples]
                             if dev_samples else [])
         self._dev_inputs = None
@@ -317,7 +322,8 @@ class GlossTaskBase:
     def export(self, model, folder: Path) -> None:
         model.save_pretrained(folder)
         info = {"dataset": str(self.root), "plan_hash": self.plan_hash,
-                "train_samples": len(self.train_samples), "dev_samples": len(self.dev_samples)}
+                "train_splits": self.train_splits, "train_samples": len(self.train_samples),
+                "dev_samples": len(self.dev_samples)}
         (Path(folder) / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
 
 

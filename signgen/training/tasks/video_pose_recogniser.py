@@ -43,7 +43,8 @@ def build_task(cfg: SignGenConfig) -> VideoPoseRecogniserTask:
     kwargs = {k: v for k, v in asdict(cfg.eval.video_pose_recogniser.model).items()
               if k not in VIDEO_ONLY}
     return VideoPoseRecogniserTask(dataset_root(cfg), kwargs, seed=cfg.experiment.seed,
-                                   weights_dir=Path(cfg.eval.weights_dir))
+                                   weights_dir=Path(cfg.eval.weights_dir),
+                                   train_splits=cfg.eval.video_pose_recogniser.train_splits)
 
 
 class VideoPoseRecogniserTask(PoseRecogniserTask):
