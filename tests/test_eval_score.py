@@ -240,6 +240,15 @@ def test_report_names_results_scored_by_older_evaluators():
     same = {**new, "system": "d", "date": "2026-11-25T10:00:00+00:00"}
     assert _stale_results([old, new, undated, same]) == [old, undated]
     assert _stale_results([]) == []
+    # A new video recogniser makes rows with a bt_wer stale, not the pose-only rows.
+    versions = {"keypoint_reader": "y", "video_pose_recogniser": "v2", "pose_recogniser": "p"}
+    newest = {**new, "bt_wer": 0.1, "pose_bt_wer": 0.1, "evaluators": versions}
+    earlier = {**versions, "video_pose_recogniser": "v1"}
+    video_row = {**same, "bt_wer": 0.5, "pose_bt_wer": 0.4, "evaluators": earlier}
+    pose_row = {**same, "bt_wer": None, "pose_bt_wer": 0.4, "evaluators": earlier}
+    assert _stale_results([newest, video_row, pose_row]) == [video_row]
+    pose_row["evaluators"] = {**earlier, "pose_recogniser": "p0"}
+    assert _stale_results([newest, pose_row]) == [pose_row]
 
 
 def test_report_lists_stage2_token_statistics(tmp_path, monkeypatch):
@@ -294,3 +303,50 @@ def test_a_tag_is_a_plain_name(tag):
 
     with pytest.raises(SignGenError, match="a tag is letters"):
         cli.main(["score", "--system", "ground_truth", "--tag", tag])
+
+
+def test_saved_outputs_are_rescored_to_the_same_result(setup, tmp_path):
+    from signgen.eval.saved_outputs import OutputSaver, SavedOutputsSystem
+
+    _, root, evaluators, _ = setup
+    saver = OutputSaver(GroundTruthSystem(), tmp_path / "out", "test_unseen_signers",
+                        "python -m signgen.eval score --system ground_truth", tag="t1")
+    first = score_system(saver, root, "test_unseen_signers", evaluators, progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.npz")) == \
+        [f"{s}.npz" for s in RENDERED[1:]]
+    saved = SavedOutputsSystem(tmp_path / "out", "test_unseen_signers")
+    assert saved.name == "ground_truth" and saved.tag == "t1"
+    again = score_system(saved, root, "test_unseen_signers", evaluators, progress=False)
+    metrics = [k for k in RESULT_KEYS if k not in ("generate_seconds_per_sample",)]
+    assert {k: again[k] for k in metrics} == {k: first[k] for k in metrics}
+    assert len(saved.generate_seconds) == 2
+    with pytest.raises(SignGenError, match="holds outputs for test_unseen_signers"):
+        SavedOutputsSystem(tmp_path / "out", "test_novel_sentences")
+
+
+def test_own_videos_are_scored_and_missing_ones_named(setup, tmp_path):
+    import imageio.v2 as imageio
+
+    from signgen.data.synthsign.dataset import read_video
+    from signgen.eval.saved_outputs import EXTERNAL_NAME, SavedOutputsSystem
+
+    _, root, evaluators, _ = setup
+    sample = RENDERED[0]
+    video = read_video(root / "samples" / sample / "video.mp4")
+    (tmp_path / "mine").mkdir()
+    imageio.mimwrite(tmp_path / "mine" / f"{sample}.mp4", list(video[::2]), fps=4)
+    system = SavedOutputsSystem(tmp_path / "mine", "test_novel_sentences")
+    result = score_system(system, root, "test_novel_sentences", evaluators, progress=False)
+    assert result["system"] == EXTERNAL_NAME and result["num_samples"] == 1
+    assert result["bt_wer"] >= 0 and result["ssim"] is None  # not frame-aligned
+    (tmp_path / "none").mkdir()
+    with pytest.raises(SignGenError, match=f"no output for {sample}"):
+        score_system(SavedOutputsSystem(tmp_path / "none", "test_novel_sentences"), root,
+                     "test_novel_sentences", evaluators, progress=False)
+
+
+def test_saved_outputs_needs_a_folder():
+    import signgen.eval.__main__ as cli
+
+    with pytest.raises(SignGenError, match="needs --outputs DIR"):
+        cli.main(["score", "--system", "saved_outputs"])

@@ -9,6 +9,9 @@
                                  [--model DIR]
     python -m signgen.eval score --system vae_reconstruction --split test_unseen_signers
                                  [--model DIR]   (the ground truth through the model's VAE)
+    python -m signgen.eval score --system text2video ... --save-outputs DIR
+    python -m signgen.eval score --system saved_outputs --outputs DIR --split S
+                                 (re-score saved outputs, or your own <sample_id>.mp4)
     python -m signgen.eval report [--out docs/results.md]
 
 ``score`` writes benchmarks/results/<system>__<split>.json and .md; ``report``
@@ -31,7 +34,7 @@ from signgen.errors import SignGenError
 
 SYSTEMS = ("ground_truth", "lookup_concat", "stage1_gt_conditions", "stage1_skeleton_only",
            "stage1_no_temporal", "stage2_decoded", "stage2_avatar", "text2video", "text2avatar",
-           "regression_translator", "vae_reconstruction")
+           "regression_translator", "vae_reconstruction", "saved_outputs")
 # Stage I systems: (trained phase whose model they use, conditions the model sees).
 VIDEO_SYSTEMS = {
     "stage1_gt_conditions": ("video_temporal", ("pose_map", "hand_render")),
@@ -129,18 +132,35 @@ def _tag(value: str) -> str:
 
 
 def _score(args) -> None:
+    from signgen.eval.saved_outputs import OutputSaver, SavedOutputsSystem
     from signgen.eval.score import Evaluators, score_system, write_result
 
     cfg = load_config(args.config, args.overrides)
     root = Path(cfg.data.root) / cfg.data.dataset
-    system = _build_system(args.system, cfg, args)
+    command = "python -m signgen.eval " + " ".join(sys.argv[1:])
+    if args.system == "saved_outputs":
+        if not args.outputs:
+            raise SignGenError("--system saved_outputs needs --outputs DIR (a folder written "
+                               "by score --save-outputs, or <sample_id>.mp4 videos)")
+        if args.save_outputs:
+            raise SignGenError("--save-outputs does not apply to --system saved_outputs")
+        system = SavedOutputsSystem(args.outputs, args.split)
+    else:
+        system = _build_system(args.system, cfg, args)
+        if args.save_outputs:
+            system = OutputSaver(system, args.save_outputs, args.split, command, args.tag)
     result = score_system(system, root, args.split, Evaluators.load(cfg.eval.weights_dir),
                           num=args.num)
     if args.num is not None:
         result["subset"] = f"n{result['num_samples']}"
-    if args.tag:
-        result["tag"] = args.tag
-    result["command"] = "python -m signgen.eval " + " ".join(sys.argv[1:])
+    tag = args.tag or getattr(system, "tag", None)
+    if tag:
+        result["tag"] = tag
+    if isinstance(system, SavedOutputsSystem):  # timed when generated (if by signgen)
+        seconds = system.generate_seconds
+        result["generate_seconds_per_sample"] = (sum(seconds) / len(seconds)
+                                                 if seconds else None)
+    result["command"] = command
     if hasattr(system, "info"):
         result["system_info"] = system.info
     if hasattr(system, "token_stats"):
@@ -188,13 +208,35 @@ def _side_by_side(args) -> None:
           f"({sample['sample_id']}, signer {sample['signer_id']}, model {model})")
 
 
+# The result key each evaluator's score goes to: a row without it (a pose-only system has
+# no bt_wer) does not depend on that evaluator's version.
+EVALUATOR_METRICS = {"recogniser": "cnn_bt_wer", "pose_recogniser": "pose_bt_wer",
+                     "video_pose_recogniser": "bt_wer", "identity": "identity_top1"}
+
+
+def _older_evaluators(result: dict, current: dict) -> dict:
+    """The evaluators ``result`` depends on whose versions differ from ``current``'s
+    (name -> the result's version); every evaluator if it records none."""
+    versions = result.get("evaluators", {})
+    if not versions:
+        return dict.fromkeys(current or ["unrecorded"])
+    return {name: version for name, version in versions.items()
+            if (name not in EVALUATOR_METRICS
+                or result.get(EVALUATOR_METRICS[name]) is not None)
+            and current.get(name) != version}
+
+
+def _newest_evaluators(results: list[dict]) -> dict:
+    return max(results, key=lambda r: r.get("date", "")).get("evaluators", {})
+
+
 def _stale_results(results: list[dict]) -> list[dict]:
-    """Results whose evaluator versions differ from those of the newest result file."""
+    """Results scored by other versions of the evaluators they depend on than the newest
+    result file's."""
     if not results:
         return []
-    newest = max(results, key=lambda r: r.get("date", ""))
-    current = newest.get("evaluators", {})
-    return [r for r in results if r.get("evaluators", {}) != current]
+    current = _newest_evaluators(results)
+    return [r for r in results if _older_evaluators(r, current)]
 
 
 def _report(args) -> None:
@@ -206,6 +248,7 @@ def _report(args) -> None:
         if "system" in data and "split" in data:
             results.append(data)
     results.sort(key=lambda r: (r["split"], r["system"], -r["num_samples"]))
+    stale = _stale_results(results)
     if not results:
         raise SignGenError(f"no result files in {RESULTS_DIR}; run python -m signgen.eval "
                            f"score first")
@@ -216,8 +259,9 @@ def _report(args) -> None:
              "`notes`). WER and DTW-MJE: lower is better; BLEU-4, PCK, identity, SSIM, "
              "PSNR: higher is better. DTW-MJE and jitter are in shoulder widths. "
              "`bt_wer`: video -> keypoint estimator -> pose recogniser trained on the "
-             "estimator's keypoints of ground-truth train videos; `cnn_bt_wer`: the "
-             "end-to-end CNN video recogniser; `pose_bt_wer`: the pose recogniser on the "
+             "estimator's keypoints of ground-truth train and train_extra videos; "
+             "`cnn_bt_wer`: the end-to-end CNN video recogniser; `pose_bt_wer`: the pose "
+             "recogniser on the "
              "system's keypoints (exact ones for ground truth, estimated from video for "
              "video-only systems); a generated keypoint counts as visible where it lies "
              "inside the frame (SynthSign's rule). `stage2_avatar`: the sample's "
@@ -230,7 +274,7 @@ def _report(args) -> None:
              "`stage1_*` rows run on the first `num_samples` clips of the split (see "
              "each file's `command` and `system_info`); `system [tag]`: a variant of "
              "the system's settings, named in its `command`.", "",
-             markdown_table(results), ""]
+             markdown_table(results, marked={id(r) for r in stale}), ""]
     tokens = [r for r in results if "codebook_usage" in r]
     if tokens:  # stage II's own targets (issue #6)
         lines += ["Stage II tokens (`stage2_decoded`: the stage-I embeddings of the sample's "
@@ -241,12 +285,17 @@ def _report(args) -> None:
                   f"{r['codebook_usage']:.3f} | {r['consecutive_repeat_rate']:.3f} | "
                   f"{r['smplx_joint_error_mm']:.1f} |" for r in tokens]
         lines.append("")
-    stale = _stale_results(results)
     if stale:
-        lines += ["Scored with other evaluator weights than the newest results (not "
-                  "comparable with them; re-score to update): "
-                  + ", ".join(f"{row_name(r)} / {r['split']} / {r['num_samples']}"
-                              for r in stale) + ".", ""]
+        current = _newest_evaluators(results)
+        older = sorted({f"{name} {version}" for r in stale
+                        for name, version in _older_evaluators(r, current).items()})
+        lines += ["† scored by earlier evaluator weights than the newest results "
+                  f"({', '.join(older)}; now "
+                  + ", ".join(f"{name} {current.get(name.split()[0]) or '(none)'}"
+                              for name in sorted({o.split()[0] for o in older}))
+                  + "): compare a † row only with † rows scored by the same weights (its "
+                  "file's `evaluators`), or re-score it (`score --system saved_outputs` "
+                  "where its outputs were saved).", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out} ({len(results)} rows)")
 
@@ -284,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--unknown-signer", action="store_true",
                        help="text2video / text2avatar: do not tell a translator with signer "
                             "conditioning whose the sample is (it signs for 'unknown')")
+    score.add_argument("--save-outputs", metavar="DIR",
+                       help="also write each sample's output to DIR/<sample_id>.npz "
+                            "(re-score them with --system saved_outputs --outputs DIR)")
+    score.add_argument("--outputs", metavar="DIR",
+                       help="for --system saved_outputs: a --save-outputs folder, or "
+                            "your own videos as DIR/<sample_id>.mp4")
     score.add_argument("--tag", type=_tag, help="a name for a variant of the system's "
                                                 "settings (e.g. steps4): written to its own "
                                                 "result file, shown as 'system [tag]'")

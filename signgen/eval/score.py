@@ -272,11 +272,12 @@ def row_name(result: dict) -> str:
     return f"{result['system']} [{result['tag']}]" if result.get("tag") else result["system"]
 
 
-def markdown_table(results: list[dict]) -> str:
+def markdown_table(results: list[dict], marked: set[int] = frozenset()) -> str:
+    """One row per result; rows whose ``id`` is in ``marked`` get a † after the name."""
     columns = [k for k in RESULT_KEYS if k not in ("system", "split")]
     lines = ["| system | split | " + " | ".join(columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for r in results:
-        lines.append(f"| {row_name(r)} | {r['split']} | "
+        lines.append(f"| {row_name(r)}{' †' if id(r) in marked else ''} | {r['split']} | "
                      + " | ".join(_fmt(r.get(k)) for k in columns) + " |")
     return "\n".join(lines)
