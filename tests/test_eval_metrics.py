@@ -215,8 +215,14 @@ def test_pck_exact_on_handmade_frame():
     assert pck(ref, pred, visible) == pytest.approx(2 / 3)  # 1.0 px is on the threshold
     assert pck(ref, pred, visible, threshold=0.1) == 1.0
     assert pck(ref, pred, visible, scale=np.array([10.0])) == pytest.approx(1 / 3)
+    # A subset of points is counted against the bbox of every visible point.
+    assert pck(ref, pred, visible, points=[1, 2]) == pytest.approx(1 / 2)
+    assert pck(ref, pred, visible, points=np.array([0])) == 1.0
+    with pytest.raises(InvalidInputError, match="none of the given points is visible"):
+        pck(ref, pred, visible, points=[3])
     visible[0, 3] = True  # now the far point counts (and widens the bbox to 500)
     assert pck(ref, pred, visible) == pytest.approx(3 / 4)
+    assert pck(ref, pred, visible, points=[2, 3]) == pytest.approx(1 / 2)
 
 
 def test_pck_rejects_bad_input():

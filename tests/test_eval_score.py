@@ -67,6 +67,7 @@ def test_ground_truth_scores_every_metric(setup, tmp_path):
     assert result["dtw_mje"] == pytest.approx(0.0, abs=1e-9)
     assert result["psnr"] is None and "psnr" in result["notes"]  # identical frames: inf
     assert 0.0 <= result["identity_top1"] <= 1.0 and 0.0 <= result["pck"] <= 1.0
+    assert 0.0 <= result["pck_hands"] <= 1.0
     assert result["bt_wer"] >= 0 and result["pose_bt_wer"] >= 0 and result["cnn_bt_wer"] >= 0
     path = write_result(result, tmp_path)
     assert json.loads(path.read_text())["system"] == "ground_truth"
@@ -89,6 +90,7 @@ def test_lookup_baseline_is_scored_on_keypoints(setup, tmp_path):
     assert result["bt_wer"] is None and "bt_wer" in result["notes"]
     assert result["dtw_mje"] > 0 and result["pose_bt_wer"] >= 0
     assert result["ssim"] is None and result["identity_top1"] is None
+    assert result["pck_hands"] is None and "pck_hands" in result["notes"]
 
 
 def test_missing_evaluators_are_named(tmp_path):

@@ -258,6 +258,8 @@ def _report(args) -> None:
              "command stored in its JSON file. `–` means not applicable (see the file's "
              "`notes`). WER and DTW-MJE: lower is better; BLEU-4, PCK, identity, SSIM, "
              "PSNR: higher is better. DTW-MJE and jitter are in shoulder widths. "
+             "`pck_hands`: PCK over the 42 hand keypoints alone (`–` in rows scored "
+             "before it existed). "
              "`bt_wer`: video -> keypoint estimator -> pose recogniser trained on the "
              "estimator's keypoints of ground-truth train and train_extra videos; "
              "`cnn_bt_wer`: the end-to-end CNN video recogniser; `pose_bt_wer`: the pose "

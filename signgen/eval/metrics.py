@@ -21,6 +21,10 @@ from signgen.errors import InvalidInputError
 DTW_JOINTS = np.array([*range(5, 11), *range(91, 133)], dtype=np.intp)
 DTW_JOINTS.setflags(write=False)
 
+# COCO-WholeBody's 21 + 21 hand keypoints (left hand, then right): ``pck_hands``.
+HAND_POINTS = np.arange(91, 133, dtype=np.intp)
+HAND_POINTS.setflags(write=False)
+
 # COCO(-WholeBody) left and right shoulder, the anchor of `normalise_keypoints`.
 _SHOULDERS = (5, 6)
 
@@ -333,7 +337,8 @@ def dtw_mje_batch(references, predictions, masks_ref=None, masks_pred=None) -> f
     return float(np.mean(scores))
 
 
-def pck(reference, prediction, visible, threshold: float = 0.05, scale="bbox") -> float:
+def pck(reference, prediction, visible, threshold: float = 0.05, scale="bbox",
+        points=None) -> float:
     """Percentage of correct keypoints as a fraction in [0, 1].
 
     reference/prediction (N, K, D) (usually D = 2, pixels), visible (N, K) bool: the
@@ -341,7 +346,9 @@ def pck(reference, prediction, visible, threshold: float = 0.05, scale="bbox") -
     Euclidean error is <= threshold * scale[n]. scale "bbox": per frame, the longer side of
     the axis-aligned bounding box of that frame's visible reference keypoints (a frame with
     a single visible keypoint has scale 0: only exact hits count). Or an explicit (N,) array
-    of positive scales in the same units (e.g. head or torso size).
+    of positive scales in the same units (e.g. head or torso size). ``points``: indices of
+    the keypoints to count (e.g. ``HAND_POINTS``; None: all); the bbox scale still spans
+    every visible keypoint.
     """
     ref = _as_points("reference", reference)
     pred = _as_points("prediction", prediction)
@@ -369,6 +376,10 @@ def pck(reference, prediction, visible, threshold: float = 0.05, scale="bbox") -
             )
     error = np.linalg.norm(np.where(vis[..., None], pred - ref, 0.0), axis=-1)
     correct = error <= threshold * per_frame[:, None]
+    if points is not None:
+        correct, vis = correct[:, points], vis[:, points]
+        if not vis.any():
+            raise InvalidInputError("PCK is undefined: none of the given points is visible")
     return float(correct[vis].mean())
 
 

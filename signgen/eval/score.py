@@ -11,7 +11,9 @@ and/or 2D keypoints. The same evaluators judge every system:
 - ``dtw_mje``: DTW mean joint error between the system's keypoints and the ground
   truth's, on ``metrics.DTW_JOINTS`` after shoulder normalisation (so in shoulder
   widths); a video system's keypoints come from the keypoint estimator;
-- ``pck``: keypoint-estimator output vs ground-truth keypoints, for frame-aligned video;
+- ``pck``: keypoint-estimator output vs ground-truth keypoints, for frame-aligned video
+  (PCK@0.05 of the bounding box of all visible keypoints); ``pck_hands``: the same over the
+  42 hand keypoints alone (``metrics.HAND_POINTS``);
 - ``identity_top1``: unseen-signer retrieval of the clip's signer among the split's
   reference images (``test_unseen_signers`` only);
 - ``ssim``, ``ssim_masked`` (signer silhouette), ``psnr``: frame-aligned video only;
@@ -37,8 +39,8 @@ from signgen.eval import metrics
 from signgen.loading import load_pretrained
 
 RESULT_KEYS = ("system", "split", "num_samples", "bt_wer", "bt_bleu4", "cnn_bt_wer",
-               "pose_bt_wer", "pose_bt_bleu4", "dtw_mje", "pck", "identity_top1", "ssim",
-               "ssim_masked", "psnr", "jitter")
+               "pose_bt_wer", "pose_bt_bleu4", "dtw_mje", "pck", "pck_hands", "identity_top1",
+               "ssim", "ssim_masked", "psnr", "jitter")
 
 
 @dataclass
@@ -158,7 +160,7 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
 
     start = time.perf_counter()
     refs, video_hyps, cnn_hyps, pose_hyps = [], [], [], []
-    dtw, pck_values, jit, ssims, ssims_m, psnrs = [], [], [], [], [], []
+    dtw, pck_values, pck_hands, jit, ssims, ssims_m, psnrs = [], [], [], [], [], [], []
     clip_embeddings, clip_signers = [], []
     notes: dict[str, str] = {}
     too_short = 0  # outputs under 3 frames: no jitter
@@ -181,6 +183,9 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
                 keypoints, visible = estimated, confidence > VISIBLE_CONFIDENCE
             if out.frame_aligned:
                 pck_values.append(metrics.pck(gt.keypoints, estimated, gt.visible))
+                if gt.visible[:, metrics.HAND_POINTS].any():
+                    pck_hands.append(metrics.pck(gt.keypoints, estimated, gt.visible,
+                                                 points=metrics.HAND_POINTS))
                 mask = silhouette(gt.video, gt.background)
                 ssims.append(metrics.ssim(gt.video, out.video))
                 ssims_m.append(metrics.ssim(gt.video, out.video, mask=mask))
@@ -215,9 +220,9 @@ def score_system(system, root: Path, split: str, evaluators: Evaluators,
     result["jitter"] = _mean(jit)
     if too_short:
         notes["jitter"] = f"mean over the outputs of 3+ frames ({too_short} shorter left out)"
-    result["pck"] = _mean(pck_values)
+    result["pck"], result["pck_hands"] = _mean(pck_values), _mean(pck_hands)
     if not pck_values:
-        notes["pck"] = "needs frame-aligned video"
+        notes["pck"] = notes["pck_hands"] = "needs frame-aligned video"
     result["ssim"], result["ssim_masked"], result["psnr"] = (
         _mean(ssims), _mean(ssims_m), _mean([p for p in psnrs if np.isfinite(p)]))
     if psnrs and not np.isfinite(psnrs).all():
