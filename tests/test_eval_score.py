@@ -316,8 +316,10 @@ def test_saved_outputs_are_rescored_to_the_same_result(setup, tmp_path):
     first = score_system(saver, root, "test_unseen_signers", evaluators, progress=False)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.npz")) == \
         [f"{s}.npz" for s in RENDERED[1:]]
+    saver.record(token_stats={"codebook_usage": 0.5})
     saved = SavedOutputsSystem(tmp_path / "out", "test_unseen_signers")
     assert saved.name == "ground_truth" and saved.tag == "t1"
+    assert saved.saved["token_stats"] == {"codebook_usage": 0.5}
     again = score_system(saved, root, "test_unseen_signers", evaluators, progress=False)
     metrics = [k for k in RESULT_KEYS if k not in ("generate_seconds_per_sample",)]
     assert {k: again[k] for k in metrics} == {k: first[k] for k in metrics}

@@ -163,8 +163,14 @@ def _score(args) -> None:
     result["command"] = command
     if hasattr(system, "info"):
         result["system_info"] = system.info
-    if hasattr(system, "token_stats"):
-        result.update(system.token_stats())
+    # Token statistics (stage2_*) are the system's own, not a score: saved beside its
+    # outputs and carried into a re-score.
+    stats = system.token_stats() if hasattr(system, "token_stats") else {}
+    if isinstance(system, OutputSaver) and stats:
+        system.record(token_stats=stats)
+    if isinstance(system, SavedOutputsSystem):
+        stats = system.saved.get("token_stats", {})
+    result.update(stats)
     path = write_result(result, RESULTS_DIR)
     print(path.with_suffix(".md").read_text())
 

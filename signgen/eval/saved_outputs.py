@@ -5,7 +5,8 @@ without generating again, and anyone's own videos scored by the same evaluators.
 ``DIR/<sample_id>.npz`` (``video`` (T,H,W,3) uint8, and/or ``keypoints`` (T,133,2) float32
 with ``visible`` (T,133) bool; ``frame_aligned`` and ``generate_seconds`` scalars:
 lossless, so a re-score reads exactly what was scored) and ``DIR/outputs.json`` (the
-system, split, its command and settings).
+system, split, its command and settings, and a stage-II system's token statistics,
+which a re-score carries over).
 
 ``python -m signgen.eval score --system saved_outputs --outputs DIR --split S`` scores
 them again under the system's own name. The folder may also hold the user's own videos
@@ -38,9 +39,14 @@ class OutputSaver:
         self.system, self.folder = system, Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = system.name
-        info = {"system": system.name, "split": split, "tag": tag, "command": command,
-                "system_info": getattr(system, "info", None)}
-        (self.folder / OUTPUTS_INFO).write_text(json.dumps(info, indent=2) + "\n")
+        self.saved = {"system": system.name, "split": split, "tag": tag, "command": command,
+                      "system_info": getattr(system, "info", None)}
+        self.record()
+
+    def record(self, **extra) -> None:
+        """Write ``outputs.json``, with ``extra`` entries (e.g. token statistics)."""
+        self.saved.update(extra)
+        (self.folder / OUTPUTS_INFO).write_text(json.dumps(self.saved, indent=2) + "\n")
 
     def __getattr__(self, name: str):  # info, token_stats, ... of the wrapped system
         return getattr(self.system, name)
