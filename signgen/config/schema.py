@@ -678,6 +678,9 @@ class TranslatorConfig:
         max_steps=4000, batch_size=16, learning_rate=5e-4, warmup_steps=200, log_every=50,
         eval_every=1000, save_every=500))
 
+    def check(self) -> list[str]:
+        return train_splits_problems(self.train_splits)
+
 
 @dataclass
 class PoseDecoderConfig:
