@@ -121,18 +121,28 @@ def build_demo(cfg: SignGenConfig, command: str = "", progress: bool = True,
         renderer = main(cfg, "render_decoder", command=command, progress=progress)
     fsq_dir = folders["fsq"]
     canonical = cfg.translator.canonical_handedness
+
+    def cached(split: str) -> str | None:
+        """The embedding cache to read ``split``'s embeddings from: the one the FSQ
+        training built of its train split, if it built one."""
+        from signgen.training.tasks.fsq import cache_precision
+
+        return cache_precision(cfg) if cfg.fsq.embedding_cache and split == "train" else None
+
     for split in dict.fromkeys((*cfg.translator.train_splits, "dev")):  # the translator's
         folder = default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split, canonical)
         if not (folder / META_FILE).is_file():
             tokenise_with_export(fsq_dir, dataset, split, progress=progress,
-                                 canonical_handedness=canonical)
+                                 canonical_handedness=canonical,
+                                 embedding_cache=cached(split))
     folders["translator"] = main(cfg, "translator", command=command, progress=progress)
     pose_decoder = None
     if cfg.pose_decoder.enabled:  # the avatar's pose read from the tokens in context
         for split in dict.fromkeys((*cfg.pose_decoder.train_splits, "dev")):  # not mirrored
             folder = default_tokens_dir(dataset, fsq_weights_id(fsq_dir), split)
             if not (folder / META_FILE).is_file():
-                tokenise_with_export(fsq_dir, dataset, split, progress=progress)
+                tokenise_with_export(fsq_dir, dataset, split, progress=progress,
+                                     embedding_cache=cached(split))
         pose_decoder = main(cfg, "pose_decoder", command=command, progress=progress)
     assemble(renderer, fsq_dir, folders["translator"], out,
              signers=dataset / "references", storage_dtype="float16",

@@ -362,10 +362,22 @@ def test_fsq_stage_trains_evaluates_and_exports(tiny_overrides, tiny_data_root, 
 
     # The joint loss and metric use JointModel: BodyModel's joints without the mesh.
     from signgen.body.model import SMPLXParams
-    from signgen.training.tasks.fsq import FSQTask
+    from signgen.training.tasks.fsq import FSQItems, FSQTask, collate
 
     task = FSQTask(cfg, progress=False)
     batch = task.collate([task.train_dataset()[i] for i in range(4)])
+    # tiny.yaml: the items carry the cached embeddings, computed at the training's precision.
+    assert cfg.fsq.embedding_cache and "pose_map" not in batch
+    assert task.train_embeddings.precision == {"no": "fp32"}.get(
+        training["mixed_precision"], training["mixed_precision"])
+    plain = FSQItems(task.train_frames, task.train_motion, task.clip_length)
+    conditions = collate([plain[i] for i in range(4)])
+    with torch.autocast("cpu", dtype=torch.bfloat16,
+                        enabled=task.train_embeddings.precision == "bf16"):
+        computed = task._embed(conditions["pose_map"].flatten(0, 1),
+                               conditions["hand_render"].flatten(0, 1))
+    torch.testing.assert_close(batch["embedding"].flatten(0, 1), computed,
+                               atol=1e-3 * computed.abs().max().item(), rtol=1e-3)
     flat = {k: v.flatten(0, 1) for k, v in batch.items() if isinstance(v, torch.Tensor)}
     poses = flat["poses"] + 0.3 * random_poses(len(flat["poses"]))
     targets = task.targets

@@ -541,6 +541,10 @@ class FSQConfig:
     video_model: str = "${experiment.output_dir}/video_temporal/model"
     clip_length: int = positive(8)
     ema_decay: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99999})  # 0 = off
+    # Embed every train frame once into a float16 cache on disk
+    # (signgen.data.embedding_cache), not at every step: E*h*w*2 bytes per frame, 64 KB
+    # at tiny scale (5.9 GB for SynthSign's train split), far more at full scale.
+    embedding_cache: bool = False
     # configs/tiny.yaml has the measured recipe (1e-3 collapsed the codebook there).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         max_steps=3000, batch_size=16, learning_rate=6e-4, warmup_steps=100, log_every=50,

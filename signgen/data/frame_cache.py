@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -95,13 +96,13 @@ class FrameCache:
         name = f"frames-{split}-{plan_hash[:12]}"
         full = root / "cache" / name
         if limit is not None and limit < len(dataset.samples):
-            index = _read_index(full)
+            index = read_index(full)
             if index is not None and [s["sample_id"] for s in index["samples"][:limit]] == wanted:
                 return cls(root, split, full, index, num_samples=limit)
             folder = full.with_name(f"{name}-first{limit}")
         else:
             folder = full
-        index = _read_index(folder)
+        index = read_index(folder)
         if index is None or [s["sample_id"] for s in index["samples"]] != wanted:
             if not build:
                 raise SignGenError(f"the frame cache {folder} is missing or out of date; "
@@ -150,30 +151,44 @@ class FrameCache:
         return self._references[signer_id]
 
 
-def _read_index(folder: Path) -> dict | None:
-    """The index of a complete cache folder, or None (absent, other format)."""
+def read_index(folder: Path, fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict | None:
+    """The ``index.json`` of a complete cache folder of format ``fmt`` / ``version``, or
+    None (absent, other format)."""
     path = folder / INDEX
     if not path.is_file():
         return None
     index = json.loads(path.read_text())
-    if index.get("format") != FORMAT or index.get("format_version") != FORMAT_VERSION:
+    if index.get("format") != fmt or index.get("format_version") != version:
         return None
     return index
 
 
-def _build_locked(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
-                  progress: bool) -> dict:
-    """Build ``folder`` unless another process finished it while we waited for the lock."""
+def build_once(folder: Path, current: Callable[[], dict | None],
+               build: Callable[[], dict]) -> dict:
+    """``build()`` the cache ``folder`` under an flock on ``<folder>.lock``, unless
+    ``current()`` (its usable index, or None) shows that another process finished it
+    while this one waited for the lock; returns the index."""
     import fcntl
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.with_name(folder.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        index = _read_index(folder)
-        if index is not None and [s["sample_id"] for s in index["samples"]] == \
-                [s["sample_id"] for s in manifest]:
-            return index
-        return _build(root, manifest, plan_hash, folder, progress)
+        index = current()
+        return index if index is not None else build()
+
+
+def _build_locked(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
+                  progress: bool) -> dict:
+    """Build ``folder`` unless another process finished it while we waited for the lock."""
+    wanted = [s["sample_id"] for s in manifest]
+
+    def current() -> dict | None:
+        index = read_index(folder)
+        return index if index is not None and \
+            [s["sample_id"] for s in index["samples"]] == wanted else None
+
+    return build_once(folder, current,
+                      lambda: _build(root, manifest, plan_hash, folder, progress))
 
 
 def _build(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
@@ -212,7 +227,7 @@ def _build(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
                     f"sample {sample['sample_id']}: {name} is {array.dtype}{array.shape}, "
                     f"expected uint8{expected} (sample.json num_frames = {lengths[k]}); "
                     f"the sample is inconsistent, delete its folder and regenerate it")
-            _write_at(files[name], np.ascontiguousarray(array), offsets[k] * frame_bytes)
+            write_at(files[name], np.ascontiguousarray(array), offsets[k] * frame_bytes)
         return lengths[k]
 
     start = time.perf_counter()
@@ -245,7 +260,7 @@ def _build(root: Path, manifest: list[dict], plan_hash: str, folder: Path,
     return index
 
 
-def _write_at(fd: int, array: np.ndarray, position: int) -> None:
+def write_at(fd: int, array: np.ndarray, position: int) -> None:
     """Write a contiguous array's bytes at ``position`` of the file (releases the GIL)."""
     view = memoryview(array).cast("B")
     while len(view):

@@ -19,7 +19,11 @@ The folder is written under a temporary name and renamed when complete, so a rea
 never sees half a split.
 
     python -m signgen.data.tokens --fsq outputs/tiny/fsq/model --split train [--out DIR]
-        [--canonical-handedness]
+        [--canonical-handedness] [--embedding-cache [auto|fp32|bf16|fp16]]
+
+With ``--embedding-cache`` the frames' stage-I embeddings are read from the split's
+:class:`~signgen.data.embedding_cache.EmbeddingCache` (the one an ``fsq.embedding_cache``
+training made of train, or built first) instead of decoding and embedding every sample.
 
 The models are passed in (``tokenise_split``); only the command line loads them, from
 the exported FSQ folder and the stage-I pipeline its ``fsq.json`` names.
@@ -80,7 +84,7 @@ def default_tokens_dir(dataset_root: str | Path, fsq_id: str, split: str,
 @torch.no_grad()
 def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split: str,
                    out_dir: str | Path, fsq_id: str, progress: bool = True,
-                   canonical_handedness: bool = False) -> Path:
+                   canonical_handedness: bool = False, embeddings=None) -> Path:
     """Encode every sample of ``split`` of the SynthSign folder ``dataset_root`` into FSQ
     tokens in ``out_dir`` (replacing what is there); returns ``out_dir``.
 
@@ -89,14 +93,21 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
     one clip, with the sample's SMPL-X poses when it reads them (``pose_input``);
     ``fsq_id`` is its weights hash (``fsq_weights_id``). ``canonical_handedness``
     encodes the left-handed signers' samples from their mirror images (their ids go to
-    meta.json's ``mirrored_signers``)."""
+    meta.json's ``mirrored_signers``). ``embeddings``: an ``EmbeddingCache`` of the
+    split's frame cache made by ``condition_encoder``, read instead of embedding the
+    frames again (mirrored samples are still embedded)."""
     from tqdm import tqdm
 
     from signgen.data.synthsign.dataset import SynthSignDataset
 
     pose_input = bool(fsq_model.config.pose_input)  # the encoder reads the SMPL-X pose too
-    fields = ("pose_map", "hand_render", *(("motion",) if pose_input else ()))
+    fields = (*(() if embeddings is not None else ("pose_map", "hand_render")),
+              *(("motion",) if pose_input else ()))
     dataset = SynthSignDataset(dataset_root, split, fields=fields)
+    if embeddings is not None and [s["sample_id"] for s in embeddings.frames.samples] != \
+            [s["sample_id"] for s in dataset.samples]:
+        raise SignGenError(f"the embedding cache {embeddings.folder} is not of {split}'s "
+                           f"samples in manifest order")
     mirrored, mirror = set(), None
     if canonical_handedness:
         from signgen.data.synthsign.mirroring import ConditionMirror, left_handed_signers
@@ -119,10 +130,15 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
                 item = dataset[i]
                 if item["signer_id"] in mirrored:
                     item.update(_mirrored_item(mirror, item["sample_id"]))
-                embedding = torch.cat([
-                    condition_encoder.embed({"pose_map": p.to(device), "hand_render": h.to(device)})
-                    for p, h in zip(item["pose_map"].split(CONDITION_BATCH),
-                                    item["hand_render"].split(CONDITION_BATCH), strict=True)])
+                if "pose_map" in item:
+                    embedding = torch.cat([
+                        condition_encoder.embed({"pose_map": p.to(device),
+                                                 "hand_render": h.to(device)})
+                        for p, h in zip(item["pose_map"].split(CONDITION_BATCH),
+                                        item["hand_render"].split(CONDITION_BATCH),
+                                        strict=True)])
+                else:
+                    embedding = embeddings.sample(i).to(device)
                 pose = item["poses"].float() if pose_input else None
                 indices = fsq_model.encode(embedding, num_frames=len(embedding),
                                            smplx_pose=pose).indices
@@ -201,14 +217,18 @@ def fsq_weights_id(fsq_dir: str | Path) -> str:
 
 def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: str,
                          out: str | Path | None = None, progress: bool = True,
-                         canonical_handedness: bool = False) -> Path:
+                         canonical_handedness: bool = False,
+                         embedding_cache: str | None = None) -> Path:
     """Tokenise ``split`` of ``dataset_root`` with the exported FSQ folder ``fsq_dir`` and
     the stage-I condition encoder its ``fsq.json`` names (checked by hash), or with the
     ``fsq/`` folder of an assembled pipeline (say ``assets/pipeline/fsq``) and that
     pipeline's own condition encoder; ``out`` defaults to
     ``<dataset_root>/tokens/<fsq_id>/<split>`` (``.../<fsq_id>/canonical_handedness/
-    <split>`` with ``canonical_handedness``, see :func:`tokenise_split`). Returns the
-    token folder."""
+    <split>`` with ``canonical_handedness``, see :func:`tokenise_split`).
+    ``embedding_cache``: a precision ("fp32", "bf16", "fp16") to read the frames'
+    embeddings from the split's ``EmbeddingCache`` at (built first if missing, with the
+    split's frame cache; ``fsq.embedding_cache`` training builds the train split's).
+    Returns the token folder."""
     from signgen.models.fsq_autoencoder import FSQAutoencoder
     from signgen.paths import weights_hash
     from signgen.training.tasks.fsq import load_condition_encoder
@@ -226,6 +246,7 @@ def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: s
                                f"({info['condition_encoder_hash']})")
     elif (fsq_dir.parent / "stages.json").is_file():  # assembled: the stages belong together
         encoder = load_condition_encoder(fsq_dir.parent)
+        found = weights_hash(fsq_dir.parent / "condition_encoder")
     else:
         raise SignGenError(f"{fsq_dir} is neither an exported FSQ autoencoder (no fsq.json) "
                            f"nor the fsq folder of an assembled pipeline; train one with "
@@ -233,9 +254,17 @@ def tokenise_with_export(fsq_dir: str | Path, dataset_root: str | Path, split: s
     fsq_id = fsq_weights_id(fsq_dir)
     out = Path(out) if out else default_tokens_dir(dataset_root, fsq_id, split,
                                                    canonical_handedness)
+    embeddings = None
+    if embedding_cache is not None:
+        from signgen.data.embedding_cache import EmbeddingCache
+        from signgen.data.frame_cache import FrameCache
+
+        frames = FrameCache.open(dataset_root, split, progress=progress)
+        embeddings = EmbeddingCache.open(frames, encoder, found, precision=embedding_cache,
+                                         progress=progress)
     return tokenise_split(load_pretrained(FSQAutoencoder, fsq_dir), encoder, dataset_root,
                           split, out, fsq_id, progress=progress,
-                          canonical_handedness=canonical_handedness)
+                          canonical_handedness=canonical_handedness, embeddings=embeddings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,14 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--canonical-handedness", action="store_true",
                         help="encode left-handed signers' samples from their mirror images "
                         "(for translator.canonical_handedness)")
+    parser.add_argument("--embedding-cache", nargs="?", const="auto",
+                        choices=["auto", "fp32", "bf16", "fp16"],
+                        help="read the frames' stage-I embeddings from the split's embedding "
+                        "cache (built first if missing), computed at this precision; auto: "
+                        "the FSQ training's (fsq.train.mixed_precision), which makes the "
+                        "cache an fsq.embedding_cache training built reusable")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="config naming the dataset (data.root, data.dataset)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     root = Path(cfg.data.root) / cfg.data.dataset
+    precision = args.embedding_cache
+    if precision == "auto":
+        from signgen.training.tasks.fsq import cache_precision
+
+        precision = cache_precision(cfg)
     out = tokenise_with_export(args.fsq, root, args.split, args.out,
-                               canonical_handedness=args.canonical_handedness)
+                               canonical_handedness=args.canonical_handedness,
+                               embedding_cache=precision)
     print(f"tokens of {args.split} -> {out}")
     return 0
 

@@ -8,7 +8,10 @@ by; the FSQ autoencoder learns to squeeze that map through a few discrete tokens
 Data: the frame cache of the train split (single frames, or clips of ``fsq.clip_length``
 when ``fsq.model.temporal_kernel`` > 1), with each sample's ``motion.npz`` (poses,
 betas, expression, transl, keypoints, visible) read once into memory and indexed by the
-cache's global frame index (a tiny-config train split: ~90k frames, ~175 MB).
+cache's global frame index (a tiny-config train split: ~90k frames, ~175 MB). With
+``fsq.embedding_cache`` the frames' embeddings are computed once, at the training's
+precision, into a :class:`~signgen.data.embedding_cache.EmbeddingCache` and read from
+it, instead of embedding the batch's pose maps and hand renders at every step.
 
 With ``fsq.model.pose_input`` the encoder also reads each frame's true SMPL-X pose.
 
@@ -50,11 +53,12 @@ from torch.utils.data import Dataset
 
 from signgen.body.skeleton import FINGERS, JOINT_NAMES
 from signgen.config.schema import SignGenConfig, TrainConfig
+from signgen.data.embedding_cache import EmbeddingCache
 from signgen.data.synthsign.dataset import read_npz
 from signgen.errors import ConfigError, SignGenError
 from signgen.loading import load_pretrained
 from signgen.paths import weights_hash
-from signgen.precision import float32
+from signgen.precision import float32, training_precision
 
 DEV_SAMPLES = 8  # evaluation: whole dev samples, evenly spread over the split
 STATISTICS_FRAMES = 256  # train frames that give the embedding statistics
@@ -149,13 +153,15 @@ def _conditions(array: np.ndarray) -> torch.Tensor:
 class FSQItems(Dataset):
     """Clips of ``length`` consecutive frames of one sample (1 = single frames).
 
-    Item: pose_map, hand_render (F,3,H,W) float in [0,1]; poses (F,165), betas (F,S),
-    expression (F,X), transl (F,3) float; keypoints (F,133,2) normalised to the frame;
-    visible (F,133) bool; sample_id."""
+    Item: pose_map, hand_render (F,3,H,W) float in [0,1] (with ``embeddings``, an
+    ``EmbeddingCache`` of the same frames: embedding (F,E,h,w) float instead); poses
+    (F,165), betas (F,S), expression (F,X), transl (F,3) float; keypoints (F,133,2)
+    normalised to the frame; visible (F,133) bool; sample_id."""
 
     def __init__(self, frames, motion: dict[str, np.ndarray], length: int = 1,
-                 starts: np.ndarray | None = None) -> None:
+                 starts: np.ndarray | None = None, embeddings=None) -> None:
         self.frames, self.motion, self.length = frames, motion, length
+        self.embeddings = embeddings
         self.starts = np.asarray(frames.clip_starts(length) if starts is None else starts)
         if not len(self.starts):
             raise SignGenError(f"no clip of {length} frames in the frame cache")
@@ -168,9 +174,12 @@ class FSQItems(Dataset):
 
         start = int(self.starts[index])
         span = slice(start, start + self.length)
-        item = {"pose_map": _conditions(self.frames.pose_map[span]),
-                "hand_render": _conditions(self.frames.hand_render[span]),
-                "sample_id": self.frames.samples[self.frames.sample_of_frame(start)]["sample_id"]}
+        item = {"sample_id": self.frames.samples[self.frames.sample_of_frame(start)]["sample_id"]}
+        if self.embeddings is not None:
+            item["embedding"] = self.embeddings.read(start, start + self.length)
+        else:
+            item["pose_map"] = _conditions(self.frames.pose_map[span])
+            item["hand_render"] = _conditions(self.frames.hand_render[span])
         for key in ("poses", "betas", "expression", "transl", "visible"):
             item[key] = torch.from_numpy(np.array(self.motion[key][span]))
         pixels = torch.from_numpy(np.array(self.motion["keypoints"][span], dtype=np.float32))
@@ -269,6 +278,19 @@ def build_fsq_model(settings, condition_encoder, height: int, width: int):
         pose_hidden=settings.pose_hidden, pose_input=settings.pose_input)
 
 
+def training_device(cfg: SignGenConfig) -> str:
+    """Where a training run of ``cfg`` computes: "cpu" or "cuda" (as the loop decides)."""
+    device = cfg.experiment.device
+    return "cpu" if device == "cpu" or not torch.cuda.is_available() else "cuda"
+
+
+def cache_precision(cfg: SignGenConfig) -> str:
+    """The precision an FSQ training of ``cfg`` computes its embeddings at, as the
+    ``EmbeddingCache`` names it: "fp32", "bf16" or "fp16"."""
+    precision = training_precision(cfg.fsq.train.mixed_precision, training_device(cfg))
+    return {"no": "fp32"}.get(precision, precision)
+
+
 class FSQTask:
     """The FSQ autoencoder's training task for ``signgen.training.loop.run_training``."""
 
@@ -300,6 +322,11 @@ class FSQTask:
         self.inputs_version = (f"condition encoder {self.encoder_hash} data "
                                f"{self.train_frames.plan_hash}")
         self._dev = None
+        # Each train frame's embedding computed once, at the training's precision.
+        self.train_embeddings = EmbeddingCache.open(
+            self.train_frames, self.condition_encoder, self.encoder_hash,
+            precision=cache_precision(cfg), device=training_device(cfg),
+            progress=progress) if self.fsq.embedding_cache else None
         self.embedding_mean, self.embedding_scale, self.embedding_variance = \
             self._embedding_statistics()
 
@@ -317,7 +344,8 @@ class FSQTask:
 
     # -- data ------------------------------------------------------------------------------
     def train_dataset(self) -> FSQItems:
-        return FSQItems(self.train_frames, self.train_motion, self.clip_length)
+        return FSQItems(self.train_frames, self.train_motion, self.clip_length,
+                        embeddings=self.train_embeddings)
 
     def collate(self, items: list[dict]) -> dict:
         return collate(items)
@@ -369,9 +397,10 @@ class FSQTask:
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         device = next(model.parameters()).device
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        frames = batch["pose_map"].shape[1]
+        frames = batch["poses"].shape[1]
         flat = {k: v.flatten(0, 1) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        embedding = self._embed(flat["pose_map"], flat["hand_render"])
+        embedding = flat["embedding"] if "embedding" in flat \
+            else self._embed(flat["pose_map"], flat["hand_render"])
         terms = self._terms(model, flat, embedding, frames)
         w = self.fsq.loss
         loss = (w.embedding_weight * terms["embedding_nmse"]
