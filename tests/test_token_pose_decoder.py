@@ -37,10 +37,11 @@ def trained_blocks(model: TokenPoseDecoder, seed: int = 3) -> TokenPoseDecoder:
     return model
 
 
-@pytest.mark.parametrize("fsq_kernel", [1, 3])
-def test_it_starts_as_the_fsq_pose_head(fsq_kernel):
+@pytest.mark.parametrize("fsq_kernel, separable", [(1, False), (3, False), (1, True)])
+def test_it_starts_as_the_fsq_pose_head(fsq_kernel, separable):
     fsq = small_fsq(fsq_kernel)
-    decoder = TokenPoseDecoder.from_fsq(fsq, temporal_kernel=3, temporal_layers=2).eval()
+    decoder = TokenPoseDecoder.from_fsq(fsq, temporal_kernel=3, temporal_layers=2,
+                                        separable_frame_blocks=separable).eval()
     tokens = random_tokens(12)
     with torch.no_grad():
         expected = fsq.decode(fsq.decode_indices(tokens), num_frames=6, embedding=False)
@@ -51,9 +52,10 @@ def test_it_starts_as_the_fsq_pose_head(fsq_kernel):
     assert got.smplx_pose.shape == (12, 165) and got.rotations.shape == (12, 53, 3, 3)
 
 
-def test_a_frame_is_read_with_its_neighbours_within_reach_and_clips_apart():
+@pytest.mark.parametrize("separable", [False, True])
+def test_a_frame_is_read_with_its_neighbours_within_reach_and_clips_apart(separable):
     # kernel 3, 2 blocks: each frame sees 2 frames each side
-    decoder = trained_blocks(TokenPoseDecoder.from_fsq(small_fsq(), 3, 2)).eval()
+    decoder = trained_blocks(TokenPoseDecoder.from_fsq(small_fsq(), 3, 2, separable)).eval()
     tokens = random_tokens(20)
     changed = tokens.clone()
     changed[5] = (changed[5] + 1) % 9
@@ -66,8 +68,11 @@ def test_a_frame_is_read_with_its_neighbours_within_reach_and_clips_apart():
         torch.testing.assert_close(decoder(tokens[:10]).smplx_pose, a[:10], atol=1e-6, rtol=0)
 
 
-def test_save_and_load_give_identical_output(tmp_path):
-    decoder = trained_blocks(TokenPoseDecoder.from_fsq(small_fsq(), 5, 1)).eval()
+@pytest.mark.parametrize("separable", [False, True])
+def test_save_and_load_give_identical_output(tmp_path, separable):
+    decoder = trained_blocks(TokenPoseDecoder.from_fsq(small_fsq(), 5, 1, separable)).eval()
+    if separable:  # depthwise frame convs: k weights per channel
+        assert decoder.frame_blocks[0].conv.weight.shape == (16, 1, 5)
     decoder.save_pretrained(tmp_path)
     loaded = TokenPoseDecoder.from_pretrained(tmp_path).eval()
     tokens = random_tokens(8)
@@ -129,6 +134,49 @@ def test_pose_decoder_stage_trains_evaluates_and_exports(tiny_overrides, tiny_da
     assert evaluation["eval/smplx_joint_error_mm"] < info["fsq_head_eval"]["smplx_joint_error_mm"]
     model = TokenPoseDecoder.from_pretrained(folder)
     assert model.config.temporal_kernel == 3 and model.config.temporal_layers == 2
+
+    # pose_decoder.train_token_features=false: the token-grid feature convs stay the FSQ's.
+    frozen = train.main(load_config("tiny", [
+        *overrides, f"experiment.output_dir={tmp_path}/frozen",
+        "pose_decoder.train_token_features=false", "pose_decoder.train.max_steps=5",
+        "pose_decoder.separable_frame_blocks=true", "pose_decoder.token_corruption=0.2"]),
+        "pose_decoder", progress=False)
+    learnt = TokenPoseDecoder.from_pretrained(frozen)
+    source = FSQAutoencoder.from_pretrained(fsq)
+    for name, value in source.from_code.state_dict().items():
+        assert torch.equal(learnt.from_code.state_dict()[name], value)
+        assert not torch.equal(model.from_code.state_dict()[name], value)  # trained above
+    assert not torch.equal(learnt.pose_trunk[1].weight, source.pose_trunk[1].weight)
+    assert learnt.config.separable_frame_blocks
+
+
+def test_token_corruption_changes_only_the_training_input(tiny_overrides, tiny_data_root,
+                                                          tmp_path, one_thread):
+    """pose_decoder.token_corruption: the loss of a training step reads corrupted tokens;
+    evaluation (and the model in eval mode) reads them as they are."""
+    from test_translator import _token_folders
+
+    from signgen.config import load_config
+    from signgen.training.tasks.pose_decoder import PoseDecoderTask
+
+    fsq = _fsq_folder(tmp_path)
+    _token_folders(tiny_data_root / "synthsign", fsq, codebook_size=9, width=16)
+    cfg = load_config("tiny", [*tiny_overrides, f"pose_decoder.fsq_model={fsq}",
+                               "pose_decoder.clip_length=8", "pose_decoder.token_corruption=0.5"])
+    task = PoseDecoderTask(cfg)
+    model = trained_blocks(task.build_model())
+    batch = task.collate([task.train_dataset()[i] for i in range(2)])
+    seen = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(args[0].clone()),
+                                    with_kwargs=True)
+    model.train()
+    task.loss(model, batch)
+    model.eval()
+    task.loss(model, batch)
+    clean = batch["tokens"].flatten(0, 1)
+    changed = (seen[0] != clean).float().mean().item()
+    assert 0.3 < changed < 0.6  # half replaced, some by the code they had
+    assert torch.equal(seen[1], clean)
 
 
 # -- the pipeline ----------------------------------------------------------------------------

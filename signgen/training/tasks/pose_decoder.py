@@ -38,6 +38,7 @@ from signgen.config.schema import SignGenConfig, TrainConfig
 from signgen.data.synthsign.dataset import require_dataset_format
 from signgen.errors import SignGenError
 from signgen.loading import load_pretrained
+from signgen.models.translator import corrupt_tokens
 from signgen.training.tasks.fsq import PoseTargets, read_motion
 from signgen.training.tasks.keypoints import dataset_root
 
@@ -148,8 +149,12 @@ class PoseDecoderTask:
     def build_model(self):
         from signgen.models.token_pose_decoder import TokenPoseDecoder
 
-        return TokenPoseDecoder.from_fsq(self.fsq, self.settings.temporal_kernel,
-                                         self.settings.temporal_layers)
+        model = TokenPoseDecoder.from_fsq(self.fsq, self.settings.temporal_kernel,
+                                          self.settings.temporal_layers,
+                                          self.settings.separable_frame_blocks)
+        if not self.settings.train_token_features:
+            model.token_features().requires_grad_(False)
+        return model
 
     def train_dataset(self) -> TokenClips:
         return TokenClips(self.train_samples, self.settings.clip_length)
@@ -161,7 +166,9 @@ class PoseDecoderTask:
         device = next(model.parameters()).device
         frames = batch["tokens"].shape[1]
         flat = {k: v.to(device).flatten(0, 1) for k, v in batch.items()}
-        terms = self.targets.terms(model(flat["tokens"], num_frames=frames), flat)
+        tokens = corrupt_tokens(flat["tokens"], self.settings.token_corruption,
+                                self.fsq.codebook_size) if model.training else flat["tokens"]
+        terms = self.targets.terms(model(tokens, num_frames=frames), flat)
         s = self.settings
         loss = (s.pose_weight * terms["pose"] + s.joints_weight * terms["joints"]
                 + s.keypoints_weight * terms["keypoints"])
