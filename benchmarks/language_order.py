@@ -21,7 +21,14 @@ two languages sign a gloss differently. Per requested language L:
   glosses in some order (every sign right, none missing or extra), and among them
   ``wrong_order_given_right_signs`` (not in L's order) and
   ``other_order_given_right_signs`` (exactly the other language's order): word order
-  told apart from sign errors, which the two rates above mix.
+  told apart from sign errors, which the two rates above mix;
+- ``other_order_pairs``: word order over every sentence, not only those read without an
+  error: take the glosses found exactly once in the L reading and in each language's
+  reference, and every pair of them that the two languages order differently
+  (``order_pairs`` of them in all); the share of those pairs the reading puts in the
+  other language's order (0: L's order wherever the signs let it show; 1: the other's).
+  ``other_order_sentences``: share of the sentences with such pairs where most of them
+  are in the other language's order.
 
 Two control rows: the ground-truth clips of the split (each exists only in its own
 language), and dictionary lookup + concatenation (``lookup_concat``) of the requested
@@ -77,6 +84,23 @@ def readings(recogniser, keypoints, visible) -> dict[str, list[str]]:
     return dict(zip(LANGUAGES, found, strict=True))
 
 
+def pair_orders(own: list[str], other: list[str], reading: list[str]) -> tuple[int, int]:
+    """(pairs in ``own``'s order, pairs in ``other``'s order): over the pairs of glosses
+    that occur once in each of the three sequences and that ``own`` and ``other`` order
+    differently, how ``reading`` orders them."""
+    once = [g for g in own if own.count(g) == other.count(g) == reading.count(g) == 1]
+    in_own = in_other = 0
+    for i, a in enumerate(once):
+        for b in once[i + 1:]:  # a comes before b in own
+            if other.index(a) < other.index(b):
+                continue  # both languages order the pair alike: says nothing
+            if reading.index(a) < reading.index(b):
+                in_own += 1
+            else:
+                in_other += 1
+    return in_own, in_other
+
+
 def summarise(rows: list[dict]) -> dict:
     """Per-sentence rows (requested, refs, reads) -> the figures of the module docstring."""
     out = {"sentences": len(rows)}
@@ -107,6 +131,11 @@ def summarise(rows: list[dict]) -> dict:
                 [read_own[i] != refs_own[i] for i in right]))
             out["other_order_given_right_signs"] = float(np.mean(
                 [read_own[i] == refs_other[i] for i in right]))
+        pairs = [pair_orders(refs_own[i], refs_other[i], read_own[i]) for i in differ]
+        out["order_pairs"] = int(sum(a + b for a, b in pairs))
+        if out["order_pairs"]:
+            out["other_order_pairs"] = sum(b for _, b in pairs) / out["order_pairs"]
+            out["other_order_sentences"] = float(np.mean([b > a for a, b in pairs if a + b]))
     return out
 
 
@@ -176,14 +205,19 @@ def main(argv=None) -> dict:
         sys.argv[1:] if argv is None else argv)
     result = {"split": args.split, "num_samples": len(samples), "model": str(args.model),
               "decoding": decoding, "seed": cfg.experiment.seed, "rows": rows,
-              "seconds": round(time.perf_counter() - start, 1), "command": command.strip()}
+              "seconds": round(time.perf_counter() - start, 1), "command": command.strip(),
+              # every reading, to study them again without signing anew
+              "readings": {"ground truth": truth,
+                           **{f"lookup, {k}": v for k, v in looked_up.items() if v},
+                           **{f"engine, {k}": v for k, v in generated.items()}}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"language_order__{args.split}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     keys = ["sentences", "own_wer", "own_read_other_order_wer", "other_wer",
             "sentences_whose_orders_differ", "confused", "other_order_closer", "right_signs",
-            "wrong_order_given_right_signs", "other_order_given_right_signs"]
+            "wrong_order_given_right_signs", "other_order_given_right_signs", "order_pairs",
+            "other_order_pairs", "other_order_sentences"]
     lines = [f"Language confusion on {args.split} ({len(samples)} sentences), "
              f"`{result['command']}`", "", "| clips | " + " | ".join(keys) + " |",
              "|---|" + "---|" * len(keys)]

@@ -33,3 +33,23 @@ def test_the_right_language_is_never_confused_and_the_other_order_is_flagged():
     same = language_order.summarise([row("ssl-a", A, A, refs={"ssl-a": A, "ssl-b": A})])
     assert same["sentences_whose_orders_differ"] == 0 and "confused" not in same
     assert language_order.sentence_wer(A, B) == 0.5
+
+
+def test_pair_orders_count_only_the_pairs_the_languages_order_differently():
+    language_order = benchmark("language_order")
+    # A = TOMORROW STORE I GO, B = I TOMORROW STORE GO: the pairs (TOMORROW, I) and
+    # (STORE, I) differ; every pair with GO, and (TOMORROW, STORE), do not.
+    assert language_order.pair_orders(list(A), list(B), list(A)) == (2, 0)
+    assert language_order.pair_orders(list(A), list(B), list(B)) == (0, 2)
+    # STORE misread: only (TOMORROW, I) is left, and it is in B's order.
+    assert language_order.pair_orders(list(A), list(B), ["I", "TOMORROW", "CAR", "GO"]) == (0, 1)
+    # A sign read twice says nothing about its position.
+    assert language_order.pair_orders(list(A), list(B), ["I", "TOMORROW", "I", "GO"]) == (0, 0)
+    # Asked for ssl-b: one reading in B's order with a sign missing, one in A's order.
+    rows = [row("ssl-b", ["GO"], ["I", "TOMORROW", "GO"]), row("ssl-b", A, A)]
+    out = language_order.summarise(rows)
+    assert out["order_pairs"] == 1 + 2 and out["other_order_pairs"] == pytest.approx(2 / 3)
+    assert out["other_order_sentences"] == 0.5
+    # Ground truth read right: no pair in the other order.
+    truth = language_order.summarise([row("ssl-a", A, ["GO"]), row("ssl-b", ["GO"], B)])
+    assert truth["other_order_pairs"] == 0 and truth["order_pairs"] == 4
