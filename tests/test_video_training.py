@@ -343,7 +343,8 @@ def test_hand_weighted_loss_counts_hand_cells_more(trained, tiny_overrides, one_
 def test_references_can_be_other_frames_of_the_same_signer(trained, tiny_overrides, one_thread):
     """video.reference_from_frames: the reference is a frame of the item's own signer (not
     its reference image), encoded on its own; the option enters inputs_version."""
-    from signgen.training.tasks.video import FrameItems, VideoTask, _image
+    from signgen.data.synthsign.dataset import images_to_tensor
+    from signgen.training.tasks.video import FrameItems, VideoTask
 
     cfg, out, _ = trained
     task = VideoTask(cfg, temporal=False, progress=False)
@@ -354,13 +355,13 @@ def test_references_can_be_other_frames_of_the_same_signer(trained, tiny_overrid
     for index in np.linspace(0, len(always) - 1, 6).astype(int):
         item, plain = always[int(index)], never[int(index)]
         assert item["reference_is_frame"] and not plain["reference_is_frame"]
-        assert torch.equal(plain["reference"], _image(frames.reference(item["signer_id"]),
+        assert torch.equal(plain["reference"], images_to_tensor(frames.reference(item["signer_id"]),
                                                       signed=True))
         own = [k for k, s in enumerate(frames.samples) if s["signer_id"] == item["signer_id"]]
         candidates = np.concatenate([np.arange(frames.offsets[k],
                                                frames.offsets[k] + frames.lengths[k])
                                      for k in own])
-        assert any(torch.equal(item["reference"], _image(frames.video[i], signed=True))
+        assert any(torch.equal(item["reference"], images_to_tensor(frames.video[i], signed=True))
                    for i in candidates)
     batch = task.collate([always[0], never[0]])
     assert batch["reference_is_frame"].tolist() == [True, False]

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from signgen.data.frame_cache import INDEX, FrameCache, build_once, read_index, write_at
+from signgen.data.synthsign.dataset import images_to_tensor
 from signgen.errors import SignGenError
 
 FORMAT = "signgen-embedding-cache"
@@ -132,7 +133,7 @@ def _build(frames: FrameCache, condition_encoder, encoder_hash: str, precision: 
                   disable=not progress) as bar:
             for start in range(0, n, BATCH):
                 stop = min(start + BATCH, n)
-                conditions = {key: _images(getattr(frames, key)[start:stop], device)
+                conditions = {key: images_to_tensor(getattr(frames, key)[start:stop]).to(device)
                               for key in ("pose_map", "hand_render")}
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                     embedding = encoder.embed(conditions).float().cpu().numpy()
@@ -158,7 +159,3 @@ def _build(frames: FrameCache, condition_encoder, encoder_hash: str, precision: 
     tmp.rename(folder)
     return index
 
-
-def _images(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(N,H,W,3) uint8 -> (N,3,H,W) float32 in [0,1] on ``device``."""
-    return torch.from_numpy(np.array(array)).to(device).movedim(-1, 1).float() / 255

@@ -167,10 +167,10 @@ def tokenise_split(fsq_model, condition_encoder, dataset_root: str | Path, split
 def _mirrored_item(mirror, sample_id: str) -> dict[str, torch.Tensor]:
     """The dataset item's pose_map / hand_render (T,3,H,W) in [0,1] and poses (T,165) of
     the mirror image of ``sample_id``."""
-    from signgen.data.synthsign.dataset import _to_tensor
+    from signgen.data.synthsign.dataset import images_to_tensor
 
     arrays = mirror.render(sample_id)
-    images = {key: _to_tensor(arrays[key], signed=False) for key in ("pose_map", "hand_render")}
+    images = {key: images_to_tensor(arrays[key]) for key in ("pose_map", "hand_render")}
     return images | {"poses": torch.from_numpy(arrays["poses"])}
 
 

@@ -77,7 +77,7 @@ def require_dataset_format(root: str | Path, user: str) -> dict:
     return meta
 
 
-def _to_tensor(images: np.ndarray, signed: bool) -> torch.Tensor:
+def images_to_tensor(images: np.ndarray, signed: bool = False) -> torch.Tensor:
     """(...,H,W,3) uint8 -> (...,3,H,W) float in [-1,1] (signed) or [0,1]."""
     x = torch.from_numpy(np.array(images)).movedim(-1, -3).float() / 255.0  # a writable copy
     return x * 2 - 1 if signed else x
@@ -154,18 +154,18 @@ class SynthSignDataset(Dataset):
                 "text": sample["text"], "glosses": list(sample["glosses"]),
                 "language": sample["language"], "signer_id": sample["signer_id"]}
         if "video" in self.fields:
-            item["frames"] = _to_tensor(read_video(folder / "video.mp4")[idx], signed=True)
+            item["frames"] = images_to_tensor(read_video(folder / "video.mp4")[idx], signed=True)
         if {"pose_map", "hand_render"} & set(self.fields):
             with read_npz(folder / "conditions.npz") as cond:
                 for key in ("pose_map", "hand_render"):
                     if key in self.fields:
-                        item[key] = _to_tensor(cond[key][idx], signed=False)
+                        item[key] = images_to_tensor(cond[key][idx], signed=False)
         if "reference" in self.fields:
             from PIL import Image
 
             image = np.asarray(Image.open(self.root / "references" /
                                           f"{sample['signer_id']}.png").convert("RGB"))
-            item["reference"] = _to_tensor(image, signed=True)
+            item["reference"] = images_to_tensor(image, signed=True)
         if "motion" in self.fields:
             with read_npz(folder / "motion.npz") as motion:
                 for key in ("poses", "expression", "keypoints", "visible", "frame_gloss"):

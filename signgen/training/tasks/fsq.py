@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 from signgen.body.skeleton import FINGERS, JOINT_NAMES
 from signgen.config.schema import SignGenConfig, TrainConfig
 from signgen.data.embedding_cache import EmbeddingCache
-from signgen.data.synthsign.dataset import read_npz
+from signgen.data.synthsign.dataset import images_to_tensor, read_npz
 from signgen.errors import ConfigError, SignGenError
 from signgen.loading import load_pretrained
 from signgen.paths import weights_hash
@@ -145,11 +145,6 @@ def load_motion(dataset_root: Path, frames, num_betas: int, num_expression: int
     return out
 
 
-def _conditions(array: np.ndarray) -> torch.Tensor:
-    """(...,H,W,3) uint8 -> (...,3,H,W) float in [0,1]."""
-    return torch.from_numpy(np.array(array)).movedim(-1, -3).float() / 255
-
-
 class FSQItems(Dataset):
     """Clips of ``length`` consecutive frames of one sample (1 = single frames).
 
@@ -178,8 +173,8 @@ class FSQItems(Dataset):
         if self.embeddings is not None:
             item["embedding"] = self.embeddings.read(start, start + self.length)
         else:
-            item["pose_map"] = _conditions(self.frames.pose_map[span])
-            item["hand_render"] = _conditions(self.frames.hand_render[span])
+            item["pose_map"] = images_to_tensor(self.frames.pose_map[span])
+            item["hand_render"] = images_to_tensor(self.frames.hand_render[span])
         for key in ("poses", "betas", "expression", "transl", "visible"):
             item[key] = torch.from_numpy(np.array(self.motion[key][span]))
         pixels = torch.from_numpy(np.array(self.motion["keypoints"][span], dtype=np.float32))
@@ -366,8 +361,8 @@ class FSQTask:
         frames, and the mean variance over frames (the embedding loss's scale)."""
         n = self.train_frames.num_frames
         picked = np.unique(np.linspace(0, n - 1, min(STATISTICS_FRAMES, n)).astype(int))
-        embedding = self._embed(_conditions(self.train_frames.pose_map[picked]),
-                                _conditions(self.train_frames.hand_render[picked])).double()
+        embedding = self._embed(images_to_tensor(self.train_frames.pose_map[picked]),
+                                images_to_tensor(self.train_frames.hand_render[picked])).double()
         variance = embedding.var(dim=0)
         mean_variance = variance.mean().item()
         if not mean_variance > 0:

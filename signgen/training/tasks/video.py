@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from signgen.config.schema import SignGenConfig
+from signgen.data.synthsign.dataset import images_to_tensor
 from signgen.errors import ConfigError, SignGenError
 from signgen.paths import weights_hash
 from signgen.training.tasks.keypoints import dataset_root
@@ -79,12 +80,6 @@ def encode_frames(vae, frames: torch.Tensor, batch_size: int = 32) -> torch.Tens
     """(N,3,H,W) float in [-1,1] -> (N,c,H/f,W/f) scaled VAE latent means."""
     return torch.cat([vae.encode(chunk).latent_dist.mean for chunk in frames.split(batch_size)]
                      ) * vae.config.scaling_factor
-
-
-def _image(array: np.ndarray, signed: bool) -> torch.Tensor:
-    """(...,H,W,3) uint8 -> (...,3,H,W) float in [-1,1] (signed) or [0,1]."""
-    x = torch.from_numpy(np.array(array)).movedim(-1, -3).float() / 255
-    return x * 2 - 1 if signed else x
 
 
 class FrameItems(Dataset):
@@ -131,10 +126,10 @@ class FrameItems(Dataset):
         span = slice(start, start + (self.length or 1))
         sample = self.frames.samples[self.frames.sample_of_frame(start)]
         reference, from_frame = self._reference(sample["signer_id"])
-        item = {"video": _image(self.frames.video[span], signed=True),
-                "pose_map": _image(self.frames.pose_map[span], signed=False),
-                "hand_render": _image(self.frames.hand_render[span], signed=False),
-                "reference": _image(reference, signed=True),
+        item = {"video": images_to_tensor(self.frames.video[span], signed=True),
+                "pose_map": images_to_tensor(self.frames.pose_map[span], signed=False),
+                "hand_render": images_to_tensor(self.frames.hand_render[span], signed=False),
+                "reference": images_to_tensor(reference, signed=True),
                 "reference_is_frame": from_frame,
                 "sample_id": sample["sample_id"], "signer_id": sample["signer_id"]}
         if self.length is None:
