@@ -79,6 +79,25 @@ def test_loss_falls_and_the_export_reloads_identically(tmp_path):
     assert [s for s, _ in complete_checkpoints(tmp_path)] == [40, 60]
 
 
+def test_fused_optimizer_trains_like_the_per_tensor_one_and_resumes_exactly(tmp_path):
+    config = cfg(max_steps=20, save_every=10, fused_optimizer=True)
+    plain = run_training(ToyTask(), cfg(max_steps=20, save_every=10), tmp_path / "plain",
+                         seed=0, device="cpu", progress=False)
+    fused = run_training(ToyTask(), config, tmp_path / "fused", seed=0, device="cpu",
+                         progress=False)
+    state = torch.load(tmp_path / "fused" / "checkpoints" / "step-20" / "optimizer.bin",
+                       weights_only=False)
+    assert state["param_groups"][0]["fused"] is True
+    wp, wf = Linear.from_pretrained(plain).proj.weight, Linear.from_pretrained(fused).proj.weight
+    torch.testing.assert_close(wf, wp, rtol=1e-4, atol=1e-5)
+    # Resumed from step 10, the fused run ends where the uninterrupted one did.
+    shutil.rmtree(tmp_path / "fused" / "checkpoints" / "step-20")
+    shutil.rmtree(tmp_path / "fused" / "model")
+    resumed = run_training(ToyTask(), config, tmp_path / "fused", seed=0, device="cpu",
+                           progress=False)
+    assert torch.equal(Linear.from_pretrained(resumed).proj.weight, wf)
+
+
 def test_resume_uses_the_last_complete_checkpoint(tmp_path):
     task = ToyTask()
     run_training(task, cfg(max_steps=30), tmp_path, seed=0, device="cpu", progress=False)

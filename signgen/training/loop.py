@@ -303,7 +303,8 @@ def _train(task: TrainingTask, cfg: TrainConfig, run_dir: Path, seed: int, accel
         accelerator.print(f"{run_dir} is trained to step {cfg.max_steps} and exported")
         return run_dir / "model"
     params = _trainable(task, model)
-    optimiser = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimiser = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                                  fused=True if cfg.fused_optimizer else None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, _lr_lambda(cfg.warmup_steps, cfg.max_steps))
     model, optimiser, scheduler = accelerator.prepare(model, optimiser, scheduler)
