@@ -17,4 +17,5 @@ time python train.py --stage pose_decoder --config tiny_fast_stage2 experiment.o
     pose_decoder.fsq_model="$run/fsq/model"
 date
 python -m signgen.eval score --system stage2_avatar --split test_unseen_signers \
-    --fsq "$run/fsq/model" --model assets/pipeline --pose-decoder "$run/pose_decoder/model"
+    --fsq "$run/fsq/model" --model assets/pipeline --pose-decoder "$run/pose_decoder/model" \
+    --tag "$(basename "$run")"
