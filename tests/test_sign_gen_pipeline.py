@@ -191,7 +191,8 @@ def _stored_as_half(module, folder) -> bool:
 
 def test_a_translator_replaces_the_one_of_an_assembled_pipeline(tmp_path, one_thread):
     """``assemble --base``: a translator trained on the tokens of a shipped (half-precision)
-    pipeline's own FSQ weights takes that pipeline's place; one of another FSQ is refused."""
+    pipeline's FSQ (the checkpoint it was stored from, or the stored copy) takes that
+    pipeline's place; one of another FSQ is refused."""
     import json
 
     from signgen.errors import SignGenError
@@ -206,12 +207,14 @@ def test_a_translator_replaces_the_one_of_an_assembled_pipeline(tmp_path, one_th
     SignTranslator(**{k: v for k, v in old.config.items() if not k.startswith("_")}) \
         .save_pretrained(new)
     TextTokenizer.load(translator).save(new)
-    (new / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(fsq)}))
+    (new / "translator.json").write_text(json.dumps({"fsq_id": "0123456789ab"}))
     with pytest.raises(SignGenError, match="learnt the tokens of FSQ checkpoint"):
         main(["--base", str(base), "--translator", str(new), "--out", str(tmp_path / "o")])
-    (new / "translator.json").write_text(json.dumps({"fsq_id": weights_hash(base / "fsq")}))
-    assert main(["--base", str(base), "--translator", str(new), "--out",
-                 str(tmp_path / "o")]) == 0
+    assert weights_hash(fsq) != weights_hash(base / "fsq")  # float16 copy: another hash
+    for fsq_id in (weights_hash(fsq), weights_hash(base / "fsq")):
+        (new / "translator.json").write_text(json.dumps({"fsq_id": fsq_id}))
+        assert main(["--base", str(base), "--translator", str(new), "--out",
+                     str(tmp_path / "o")]) == 0
     replaced = SignGenPipeline.from_pretrained(tmp_path / "o")
     assert _stored_as_half(replaced.translator, new)
     assert weights_hash(tmp_path / "o" / "fsq") == weights_hash(base / "fsq")

@@ -258,14 +258,18 @@ def replace_stages(base: Path, translator: Path | None, out: Path,
             raise SignGenError(f"the FSQ autoencoder in {fsq} was trained on condition "
                                f"encoder {trained_on}, the pipeline in {base} has {encoder}: "
                                f"train it with fsq.video_model={base}")
+    stages = json.loads((base / "stages.json").read_text())
     if translator is not None:
         fsq_dir = fsq if fsq is not None else base / "fsq"
-        fsq_id = weights_hash(fsq_dir)
+        fsq_ids = {weights_hash(fsq_dir)}
+        if fsq is None and stages.get("fsq_id"):
+            # The checkpoint the base's FSQ was stored from: a float16 copy hashes apart.
+            fsq_ids.add(stages["fsq_id"])
         learnt = json.loads((translator / "translator.json").read_text())["fsq_id"]
-        if learnt != fsq_id:
+        if learnt not in fsq_ids:
             raise SignGenError(f"the translator in {translator} learnt the tokens of FSQ "
-                               f"checkpoint {learnt}, not of {fsq_dir} ({fsq_id})")
-    stages = json.loads((base / "stages.json").read_text())
+                               f"checkpoint {learnt}, not of {fsq_dir} "
+                               f"({' / '.join(sorted(fsq_ids))})")
     if pose_decoder is not None:
         pose_decoder = Path(pose_decoder)
         check_pose_decoder(pose_decoder, {weights_hash(fsq)} if fsq is not None else
