@@ -79,9 +79,10 @@ class TrainConfig:
     mixed_precision: str = choice("no", "no", "bf16", "fp16", "auto")
     num_workers: int = non_negative(0)
     # torch's fused AdamW kernel (CPU and CUDA) instead of the per-tensor loop: on the
-    # 2-core EPYC 1.5-1.8 ms per step against 5.2 ms for the ~4.5M-parameter FSQ and pose
-    # decoder. Same update up to float rounding; off by default so that the recorded
-    # commands of the shipped stages still reproduce their weights exactly.
+    # 2-core EPYC 1.5-1.8 ms per optimiser step against 5.2 ms for the ~4.5M-parameter FSQ
+    # and pose decoder timed alone, ~2 ms per training step in the loop
+    # (benchmarks/fused_optimizer.py). Same update up to float rounding; off by default so
+    # that the recorded commands of the shipped stages still reproduce their weights.
     fused_optimizer: bool = False
     log_every: int = positive(20)
     eval_every: int = positive(500)
