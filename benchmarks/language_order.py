@@ -27,6 +27,10 @@ two languages sign a gloss differently. Per requested language L:
   reference, and every pair of them that the two languages order differently
   (``order_pairs`` of them in all); the share of those pairs the reading puts in the
   other language's order (0: L's order wherever the signs let it show; 1: the other's).
+  A pair that L's grammar orders either way is not counted: ssl-a may front a
+  statement's object as a topic (STORE I GO) or not (I GO STORE), and the corpus picks
+  by a hash of the meaning that the English text does not show, so a translation that
+  takes the other option is still ssl-a (``orders``: every order each grammar allows).
   ``other_order_sentences``: share of the sentences with such pairs where most of them
   are in the other language's order.
 
@@ -50,6 +54,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +62,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signgen.config import load_config  # noqa: E402
-from signgen.data.synthsign.grammar import Frame, glosses  # noqa: E402
+from signgen.data.synthsign.grammar import Frame, can_topicalise, glosses  # noqa: E402
 from signgen.data.synthsign.lexicon import LANGUAGES  # noqa: E402
 from signgen.eval import metrics  # noqa: E402
 from signgen.eval.recogniser import PoseGlossRecogniser, recognise_poses  # noqa: E402
@@ -77,6 +82,16 @@ def references(sample: dict) -> dict[str, tuple[str, ...]]:
     return {language: glosses(frame, language)[0] for language in LANGUAGES}
 
 
+def orders(sample: dict) -> dict[str, list[tuple[str, ...]]]:
+    """Every gloss order each language's grammar allows for the sample's meaning: ssl-a
+    may front a statement's object as a topic or not (the corpus picks by a hash of the
+    meaning, which the English text does not show), so a translation may take either."""
+    frame = Frame.from_key(sample["frame_key"])
+    return {language: sorted({glosses(frame, language, topic=topic)[0] for topic in (
+        (False, True) if language == "ssl-a" and can_topicalise(frame) else (None,))})
+        for language in LANGUAGES}
+
+
 def readings(recogniser, keypoints, visible) -> dict[str, list[str]]:
     """One keypoint track read as every language."""
     found = recognise_poses(recogniser, [keypoints] * len(LANGUAGES),
@@ -84,16 +99,23 @@ def readings(recogniser, keypoints, visible) -> dict[str, list[str]]:
     return dict(zip(LANGUAGES, found, strict=True))
 
 
-def pair_orders(own: list[str], other: list[str], reading: list[str]) -> tuple[int, int]:
+def pair_orders(own: list[str], other: list[str], reading: list[str],
+                own_alternatives: Sequence[Sequence[str]] = ()) -> tuple[int, int]:
     """(pairs in ``own``'s order, pairs in ``other``'s order): over the pairs of glosses
     that occur once in each of the three sequences and that ``own`` and ``other`` order
-    differently, how ``reading`` orders them."""
-    once = [g for g in own if own.count(g) == other.count(g) == reading.count(g) == 1]
+    differently, how ``reading`` orders them. ``own_alternatives``: other orders of the
+    same glosses that ``own``'s language allows; a pair they order either way is free
+    in that language and not counted."""
+    owns = [list(own), *map(list, own_alternatives)]
+    once = [g for g in own if all(o.count(g) == 1 for o in owns)
+            and other.count(g) == reading.count(g) == 1]
     in_own = in_other = 0
     for i, a in enumerate(once):
         for b in once[i + 1:]:  # a comes before b in own
             if other.index(a) < other.index(b):
                 continue  # both languages order the pair alike: says nothing
+            if any(o.index(a) > o.index(b) for o in owns[1:]):
+                continue  # own's language orders the pair either way
             if reading.index(a) < reading.index(b):
                 in_own += 1
             else:
@@ -131,7 +153,10 @@ def summarise(rows: list[dict]) -> dict:
                 [read_own[i] != refs_own[i] for i in right]))
             out["other_order_given_right_signs"] = float(np.mean(
                 [read_own[i] == refs_other[i] for i in right]))
-        pairs = [pair_orders(refs_own[i], refs_other[i], read_own[i]) for i in differ]
+        alternatives = [[o for o in rows[i].get("orders", {}).get(own[i], [])
+                         if list(o) != refs_own[i]] for i in range(len(rows))]
+        pairs = [pair_orders(refs_own[i], refs_other[i], read_own[i], alternatives[i])
+                 for i in differ]
         out["order_pairs"] = int(sum(a + b for a, b in pairs))
         if out["order_pairs"]:
             out["other_order_pairs"] = sum(b for _, b in pairs) / out["order_pairs"]
@@ -180,20 +205,21 @@ def main(argv=None) -> dict:
     looked_up = {language: [] for language in LANGUAGES}
     truth = []
     for i, sample in enumerate(tqdm(samples, desc="sentences")):
-        refs = references(sample)
+        refs, allowed = references(sample), orders(sample)
         with read_npz(root / "samples" / sample["sample_id"] / "motion.npz") as motion:
-            truth.append({"requested": sample["language"], "refs": refs,
+            truth.append({"requested": sample["language"], "refs": refs, "orders": allowed,
                           "reads": readings(recogniser, motion["keypoints"],
                                             motion["visible"])})
         for language in LANGUAGES:
             if lookup is not None:
                 keypoints, visible = lookup.keypoints(list(refs[language]), language)
                 looked_up[language].append({"requested": language, "refs": refs,
+                                            "orders": allowed,
                                             "reads": readings(recogniser, keypoints, visible)})
             out = pipe(sample["text"], language, avatar_only=True, signer=sample["signer_id"],
                        seed=cfg.experiment.seed + i, progress=False, **decoding)
             generated[language].append({
-                "requested": language, "refs": refs,
+                "requested": language, "refs": refs, "orders": allowed,
                 "reads": readings(recogniser, out.keypoints, out.visible)})
     rows = {"ground truth (each clip in its own language)": summarise(truth)}
     for language in LANGUAGES:

@@ -43,6 +43,12 @@ def test_pair_orders_count_only_the_pairs_the_languages_order_differently():
     assert language_order.pair_orders(list(A), list(B), list(B)) == (0, 2)
     # STORE misread: only (TOMORROW, I) is left, and it is in B's order.
     assert language_order.pair_orders(list(A), list(B), ["I", "TOMORROW", "CAR", "GO"]) == (0, 1)
+    # ssl-a may front the object as a topic or not: a pair it orders either way (STORE, I)
+    # is free in ssl-a and not counted when the other order is given as allowed.
+    topic, plain = ("TOMORROW", "STORE", "I", "GO"), ("TOMORROW", "I", "GO", "STORE")
+    assert language_order.pair_orders(list(topic), list(B), list(plain)) == (1, 1)
+    assert language_order.pair_orders(list(topic), list(B), list(plain), [plain]) == (1, 0)
+    assert language_order.pair_orders(list(topic), list(B), list(B), [plain]) == (0, 1)
     # A sign read twice says nothing about its position.
     assert language_order.pair_orders(list(A), list(B), ["I", "TOMORROW", "I", "GO"]) == (0, 0)
     # Asked for ssl-b: one reading in B's order with a sign missing, one in A's order.

@@ -15,6 +15,7 @@ from signgen.data.synthsign.grammar import (
     GrammarError,
     Sentence,
     SentenceGenerator,
+    can_topicalise,
     english,
     glosses,
     has_topic,
@@ -106,9 +107,16 @@ def test_topic_fronting_is_a_function_of_the_frame():
         assert list(glosses(frame, "ssl-a")[0]) == expected
         assert list(glosses(frame, "ssl-b")[0]) == [name, "YESTERDAY", "PARK", "VISIT"]
         assert has_topic(frame) == has_topic(dataclasses.replace(frame))
+        # The other order ssl-a's grammar allows, on request.
+        other = ["YESTERDAY", name, "VISIT", "PARK"] if has_topic(frame) else [
+            "YESTERDAY", "PARK", name, "VISIT"]
+        assert list(glosses(frame, "ssl-a", topic=not has_topic(frame))[0]) == other
+        assert can_topicalise(frame)
     # Questions and pronoun objects are never topics.
     assert not has_topic(Frame(predicate="VISIT", subject="I", obj="PARK", question="yes-no"))
     assert not has_topic(Frame(predicate="HELP", subject="fs-ANNA", obj="I"))
+    with pytest.raises(GrammarError, match="no object ssl-a can front"):
+        glosses(Frame(predicate="HELP", subject="fs-ANNA", obj="I"), "ssl-a", topic=True)
 
 
 def test_nonmanual_layer():

@@ -213,12 +213,18 @@ class Frame:
         return _kind(self.predicate)
 
 
-def has_topic(frame: Frame) -> bool:
-    """Whether ssl-a fronts the object as a topic: statements with a noun or name
-    object, for a third of frames by a hash of the frame (deterministic)."""
+def can_topicalise(frame: Frame) -> bool:
+    """Whether ssl-a's grammar allows fronting the frame's object as a topic: statements
+    with a noun or name object."""
     return (frame.kind == "event" and frame.question == "none" and frame.obj is not None
-            and _category(frame.obj) != "pronoun"
-            and zlib.crc32(frame.key.encode()) % 3 == 0)
+            and _category(frame.obj) != "pronoun")
+
+
+def has_topic(frame: Frame) -> bool:
+    """Whether ssl-a fronts the object as a topic: of the frames that allow it
+    (``can_topicalise``), a third by a hash of the frame (deterministic, but nothing in
+    the English text tells which)."""
+    return can_topicalise(frame) and zlib.crc32(frame.key.encode()) % 3 == 0
 
 
 # ---- English --------------------------------------------------------------------------
@@ -342,10 +348,16 @@ def _noun_glosses(gloss: str | None, possessor: str | None, adjective: str | Non
     return [p for p in (possessor,) if p] + modifiers[::-1] + [gloss]
 
 
-def glosses(frame: Frame, language: str = DEFAULT_LANGUAGE
+def glosses(frame: Frame, language: str = DEFAULT_LANGUAGE, topic: bool | None = None
             ) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
-    """The frame's glosses in ``language`` and their sentence-level non-manual markers."""
+    """The frame's glosses in ``language`` and their sentence-level non-manual markers.
+    ``topic``: whether ssl-a fronts the object (default: as the corpus does, ``has_topic``;
+    True needs ``can_topicalise``); the other order the grammar allows for the frame."""
     check_language(language)
+    if topic is None:
+        topic = has_topic(frame)
+    elif topic and not can_topicalise(frame):
+        raise GrammarError(f"{frame.key} has no object ssl-a can front as a topic")
     subject = _noun_glosses(frame.subject, frame.subject_possessor, None, None, language)
     if frame.kind == "greeting":
         return (frame.predicate, *subject), (None,) * (1 + len(subject))
@@ -356,8 +368,8 @@ def glosses(frame: Frame, language: str = DEFAULT_LANGUAGE
     predicate = ([frame.predicate], True)
     negation = (["NOT"] if frame.negated else [], True)
     if language == "ssl-a":
-        topic = obj if has_topic(frame) else []
-        parts = [([*answer, *time, *topic, *subject], False), predicate, negation,
+        fronted = obj if topic else []
+        parts = [([*answer, *time, *fronted, *subject], False), predicate, negation,
                  ([*([] if topic else obj), *wh], False)]
     else:
         question = [Q_PARTICLE] if frame.question == "yes-no" else []
