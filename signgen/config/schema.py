@@ -590,7 +590,9 @@ class TranslatorModelConfig(TextToFramesModelConfig):
     # SignTranslator); off keeps the language in the encoded text alone. Tiny, 150 novel
     # sentences, against the same recipe without it: read closer to the other language's
     # order 9.2 / 9.2 % (ssl-a / ssl-b) against 9.2 / 6.2 %, text2avatar pose BT-WER 0.845
-    # against 0.796, DTW 0.283 against 0.248: no gain, so off.
+    # against 0.796, DTW 0.283 against 0.248: no gain, so off. On the fast stage II's
+    # tokens: pose BT-WER 0.616 against 0.574, sign pairs in the other language's order
+    # 2.9 / 7.7 % against 0 / 0 % (benchmarks/language_order.py, [lang-emb-fast-stage2]).
     language_embedding: bool = False
     # Segment conditioning (see SignTranslator): embed which segment (rest, stroke,
     # transition, ...) and which frame of it each decoder step is on, learned from the
