@@ -85,8 +85,8 @@ def test_fused_optimizer_trains_like_the_per_tensor_one_and_resumes_exactly(tmp_
                          seed=0, device="cpu", progress=False)
     fused = run_training(ToyTask(), config, tmp_path / "fused", seed=0, device="cpu",
                          progress=False)
-    state = torch.load(tmp_path / "fused" / "checkpoints" / "step-20" / "optimizer.bin",
-                       weights_only=True)
+    checkpoint = tmp_path / "fused" / "checkpoints" / "step-20"
+    state = torch.load(checkpoint / "optimizer.bin", weights_only=True)
     assert state["param_groups"][0]["fused"] is True
     wp, wf = Linear.from_pretrained(plain).proj.weight, Linear.from_pretrained(fused).proj.weight
     torch.testing.assert_close(wf, wp, rtol=1e-4, atol=1e-5)
