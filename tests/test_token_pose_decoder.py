@@ -95,6 +95,41 @@ def test_bad_input_is_a_clear_error(tokens, num_frames, message):
         TokenPoseDecoder(levels=(3, 3), token_grid=(4, 4), temporal_kernel=4)
 
 
+@pytest.mark.parametrize("fsq_kernel, kernel, layers, separable", [
+    (1, 3, 2, False), (3, 5, 2, False), (1, 5, 1, True), (3, 3, 0, False), (1, 1, 2, False)])
+def test_clips_of_different_lengths_read_together_as_each_alone(fsq_kernel, kernel, layers,
+                                                                 separable):
+    """``lengths``: clips one after the other, each read with its own edge frames repeated
+    (never its neighbour clip's), as it would be alone; ``pose=False``: the same keypoints."""
+    fsq = small_fsq(fsq_kernel)
+    decoder = trained_blocks(TokenPoseDecoder.from_fsq(fsq, kernel, layers, separable)).eval()
+    if fsq_kernel > 1:  # the FSQ's temporal conv starts at zero: give it weights too
+        with torch.no_grad():
+            weight = decoder.decoder_temporal.conv.weight
+            weight.copy_(0.3 * torch.randn(weight.shape, generator=torch.Generator()
+                                           .manual_seed(5)))
+    lengths = [1, 2, 7, 3, 12, 5]
+    tokens = random_tokens(sum(lengths), seed=4)
+    with torch.no_grad():
+        alone = [decoder(clip) for clip in tokens.split(lengths)]
+        together = decoder(tokens, lengths=lengths)
+        keypoints_only = decoder(tokens, lengths=lengths, pose=False)
+        as_one_clip = decoder(tokens)
+    for name in ("smplx_pose", "keypoints", "rotations"):
+        expected = torch.cat([getattr(out, name) for out in alone])
+        torch.testing.assert_close(getattr(together, name), expected, atol=1e-5, rtol=0)
+    assert keypoints_only.smplx_pose is None and keypoints_only.rotations is None
+    assert torch.equal(keypoints_only.keypoints, together.keypoints)
+    if kernel > 1 and layers or fsq_kernel > 1:  # read as one clip, they would mix
+        assert not torch.allclose(as_one_clip.keypoints, together.keypoints, atol=1e-4)
+    with pytest.raises(InvalidInputError, match="sum to the 30 rows"):
+        decoder(tokens, lengths=[1, 2])
+    with pytest.raises(InvalidInputError, match=">= 1"):
+        decoder(tokens, lengths=[0, 30])
+    with pytest.raises(InvalidInputError, match="not both"):
+        decoder(tokens, num_frames=30, lengths=[30])
+
+
 # -- the training stage -----------------------------------------------------------------
 def _fsq_folder(tmp_path):
     folder = tmp_path / "fsq"
@@ -180,6 +215,43 @@ def test_token_corruption_changes_only_the_training_input(tiny_overrides, tiny_d
 
 
 # -- the pipeline ----------------------------------------------------------------------------
+def test_candidates_are_decoded_in_one_call_as_each_alone(one_thread):
+    """translate(candidates=N) with a pose decoder reading the neighbours decodes the N
+    draws (different lengths) in one call: the keypoints of each draw decoded alone, and
+    the same choice as decoding them one by one."""
+    from test_sign_gen_pipeline import build
+
+    from signgen.data.synthsign.conditions import inside_frame
+    from signgen.pipelines.candidate_selection import select_medoid
+    from signgen.pipelines.sign_gen import SignGenPipeline
+
+    base = build(levels=(3, 3))
+    decoder = trained_blocks(TokenPoseDecoder.from_fsq(base.fsq, 3, 2)).eval()
+    parts = ("translator", "fsq", "vae", "unet", "condition_encoder", "reference_encoder",
+             "scheduler", "text_tokenizer")
+    pipe = SignGenPipeline(**{name: getattr(base, name) for name in parts},
+                           pose_decoder=decoder)
+    assert pipe.pose_context
+    drawn = [random_tokens(n, seed=n) for n in (1, 5, 2, 9, 4)]
+    together = pipe._candidate_keypoints(drawn)
+    for tokens, keypoints in zip(drawn, together, strict=True):
+        alone = pipe.decode_tokens(tokens.numpy(), embeddings=False)[2]
+        assert keypoints.shape == alone.shape
+        np.testing.assert_allclose(keypoints, alone, rtol=1e-5, atol=1e-4)  # pixels
+    for seed in range(3):
+        ids, _ = pipe._text_ids("Hello Anna", "ssl-a", None)
+        ids = ids.expand(6, -1)
+        draws = pipe.translator.generate(ids, torch.ones_like(ids, dtype=torch.bool),
+                                         greedy=False,
+                                         generator=torch.Generator().manual_seed(seed))
+        keypoints = [pipe.decode_tokens(d.numpy(), embeddings=False)[2] for d in draws]
+        chosen, _ = select_medoid(keypoints, [inside_frame(k, *pipe.frame_size)
+                                              for k in keypoints])
+        tokens, _ = pipe.translate("Hello Anna", "ssl-a", candidates=6,
+                                   generator=torch.Generator().manual_seed(seed))
+        np.testing.assert_array_equal(tokens, draws[chosen].numpy())
+
+
 def test_assembled_pipeline_reads_the_pose_with_its_pose_decoder(tmp_path, one_thread):
     from test_sign_gen_pipeline import _export_stages, build
     from test_video_pipeline import SIZE

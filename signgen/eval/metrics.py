@@ -194,19 +194,52 @@ def normalise_keypoints(points, visible=None) -> np.ndarray:
 
 
 def _frame_costs(ref, pred, mask_ref, mask_pred) -> np.ndarray:
-    """(T1, T2) mean Euclidean distance over the joints present in both frames; inf if none."""
+    """(T1, T2) mean Euclidean distance over the joints present in both frames; inf if none.
+
+    ref (T1, J, D), pred (T2, J, D), masks (T1, J) / (T2, J) bool. One ``cdist`` per joint
+    into a reused buffer, absent rows/columns zeroed, summed over the joints in order (the
+    same floating-point sums as a masked per-joint loop)."""
+    # Missing joints may hold NaN: zero-fill them before cdist; their distances are zeroed.
+    ref = np.where(mask_ref[..., None], ref, 0.0)
+    pred = np.where(mask_pred[..., None], pred, 0.0)
     total = np.zeros((len(ref), len(pred)))
-    count = np.zeros((len(ref), len(pred)))
+    distance = np.empty_like(total)
     for k in range(ref.shape[1]):
-        both = mask_ref[:, k, None] & mask_pred[None, :, k]
-        if both.any():
-            # Missing joints may hold NaN: zero-fill them before cdist, `both` drops them.
-            a = np.where(mask_ref[:, k, None], ref[:, k], 0.0)
-            b = np.where(mask_pred[:, k, None], pred[:, k], 0.0)
-            total += np.where(both, cdist(a, b), 0.0)
-            count += both
+        rows, cols = mask_ref[:, k], mask_pred[:, k]
+        if not (rows.any() and cols.any()):
+            continue
+        cdist(np.ascontiguousarray(ref[:, k]), np.ascontiguousarray(pred[:, k]),
+              out=distance)
+        if not rows.all():
+            distance[~rows] = 0.0
+        if not cols.all():
+            np.copyto(distance, 0.0, where=~cols)
+        total += distance
+    count = _common_counts(mask_ref, mask_pred)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.inf)
+
+
+def _common_counts(mask_ref, mask_pred) -> np.ndarray:
+    """(T1, J), (T2, J) bool -> (T1, T2) int64, the joints present in both frames: exact
+    integer products of the clips' distinct mask rows (a clip has few), no BLAS call."""
+    rows, row_of = _distinct_rows(mask_ref)
+    cols, col_of = _distinct_rows(mask_pred)
+    common = rows.astype(np.int64) @ cols.T.astype(np.int64)
+    return common[row_of[:, None], col_of[None, :]]
+
+
+def _distinct_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, J) bool -> its distinct rows (U, J) and each row's index into them (T,)."""
+    packed = np.packbits(mask, axis=1)  # (T, ceil(J / 8)) uint8
+    words = np.zeros((len(mask), -(-packed.shape[1] // 8) * 8), dtype=np.uint8)
+    words[:, :packed.shape[1]] = packed
+    words = words.view(np.uint64)  # (T, W): a row's bits, 64 joints to a word
+    if words.shape[1] == 1:  # one integer per row: a plain sort
+        _, first, inverse = np.unique(words[:, 0], return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(words, axis=0, return_index=True, return_inverse=True)
+    return mask[first], inverse.reshape(-1)
 
 
 def _dtw(cost: np.ndarray) -> tuple[float, int]:
@@ -224,26 +257,48 @@ def _dtw_batch(costs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     float and path lengths (P,) int. Cells on an anti-diagonal depend only on the two
     previous ones, so each anti-diagonal of every matrix is one numpy step; smaller
     matrices are padded with inf, which never reaches a cell inside them (a cell depends
-    only on cells above and left of it)."""
+    only on cells above and left of it).
+
+    The accumulated costs are kept per anti-diagonal, indexed by row i (T1+1, P), in three
+    rotating buffers, so the diagonal, up and left predecessors are plain slices; the
+    costs (T1, T2, P) of an anti-diagonal are a strided slice of their flat view. The step
+    taken is the first minimum of (diagonal, up, left), as an argmin would pick it."""
     sizes = np.array([c.shape for c in costs], dtype=np.int64).reshape(-1, 2)
     p, (t1, t2) = len(costs), sizes.max(axis=0)
-    padded = np.full((p, t1, t2), np.inf)
+    padded = np.full((t1, t2, p), np.inf)
     for index, cost in enumerate(costs):
-        padded[index, :cost.shape[0], :cost.shape[1]] = cost
-    acc = np.full((p, t1 + 1, t2 + 1), np.inf)
-    acc[:, 0, 0] = 0.0
-    length = np.zeros((p, t1 + 1, t2 + 1), dtype=np.int64)
+        padded[:cost.shape[0], :cost.shape[1], index] = cost
+    flat = padded.reshape(t1 * t2, p)  # cell (i, j) at row i * t2 + j
+    step = max(t2 - 1, 1)  # along an anti-diagonal (t2 = 1: one cell per diagonal)
+    # acc[s % 3][i]: accumulated cost of cell (i, s - i) on anti-diagonal s of the
+    # (T1+1, T2+1) table whose row 0 and column 0 are inf except (0, 0) = 0.
+    acc = np.full((3, t1 + 1, p), np.inf)
+    acc[0, 0] = 0.0
+    length = np.zeros((3, t1 + 1, p), dtype=np.int64)
+    ends = sizes.sum(axis=1)  # the anti-diagonal of each matrix's last cell
+    finishing = {int(s): np.flatnonzero(ends == s) for s in np.unique(ends)}
+    totals, lengths = np.full(p, np.inf), np.zeros(p, dtype=np.int64)
     for s in range(2, t1 + t2 + 1):
-        i = np.arange(max(1, s - t2), min(t1, s - 1) + 1)
-        j = s - i
-        cand = np.stack([acc[:, i - 1, j - 1], acc[:, i - 1, j], acc[:, i, j - 1]])
-        cand_len = np.stack([length[:, i - 1, j - 1], length[:, i - 1, j],
-                             length[:, i, j - 1]])
-        best = np.argmin(cand, axis=0)[None]  # (1, P, n)
-        acc[:, i, j] = padded[:, i - 1, j - 1] + np.take_along_axis(cand, best, 0)[0]
-        length[:, i, j] = np.take_along_axis(cand_len, best, 0)[0] + 1
-    rows = np.arange(p)
-    return acc[rows, sizes[:, 0], sizes[:, 1]], length[rows, sizes[:, 0], sizes[:, 1]]
+        lo, hi = max(1, s - t2), min(t1, s - 1)  # rows of the inner cells on diagonal s
+        acc2, acc1, acc0 = acc[(s - 2) % 3], acc[(s - 1) % 3], acc[s % 3]
+        len2, len1, len0 = length[(s - 2) % 3], length[(s - 1) % 3], length[s % 3]
+        diag, up, left = acc2[lo - 1:hi], acc1[lo - 1:hi], acc1[lo:hi + 1]
+        diag_first = diag <= up  # ties: diagonal before up before left
+        best = np.where(diag_first, diag, up)
+        best_first = best <= left
+        start = (lo - 1) * (t2 - 1) + s - 2  # cost of cell (lo, s - lo): padded[lo-1, s-lo-1]
+        cost = flat[start:start + (hi - lo) * step + 1:step]
+        np.add(cost, np.where(best_first, best, left), out=acc0[lo:hi + 1])
+        steps = np.where(best_first, np.where(diag_first, len2[lo - 1:hi], len1[lo - 1:hi]),
+                         len1[lo:hi + 1])
+        np.add(steps, 1, out=len0[lo:hi + 1])
+        if s == 2:  # this buffer holds diagonal 3 next: (0, 3) is inf, not (0, 0)'s 0
+            acc[0, 0] = np.inf
+        done = finishing.get(s)
+        if done is not None:
+            totals[done] = acc0[sizes[done, 0], done]
+            lengths[done] = len0[sizes[done, 0], done]
+    return totals, lengths
 
 
 def dtw_mje(reference, prediction, mask_ref=None, mask_pred=None) -> float:
@@ -286,6 +341,39 @@ def _pair_costs(ref, pred, m_ref, m_pred) -> np.ndarray:
     return _frame_costs(ref[keep_ref], pred[keep_pred], m_ref[keep_ref], m_pred[keep_pred])
 
 
+# Frame-cost blocks of one clip against several are computed together up to this many
+# cells (T1 x sum of T2): few numpy calls, buffers that stay in cache.
+_COST_BLOCK_CELLS = 1 << 18
+
+
+def _grouped_pair_costs(clips, pairs) -> dict[tuple[int, int], np.ndarray]:
+    """:func:`_frame_costs` of every distinct (a, b) in ``pairs``: clips, a list of
+    ((T_i, J, D) points, (T_i, J) mask) of non-empty clips -> {(a, b): (T_a, T_b)}. The
+    clips b paired with one a are stacked along time and read in one call (in blocks of
+    about ``_COST_BLOCK_CELLS``), the cost matrix split back per b."""
+    partners: dict[int, dict[int, None]] = {}
+    for a, b in pairs:
+        partners.setdefault(int(a), {})[int(b)] = None
+    blocks = {}
+    for a, others in partners.items():
+        ref, mask_ref = clips[a]
+        groups, cells = [[]], 0
+        for b in others:
+            size = len(ref) * len(clips[b][0])
+            if groups[-1] and cells + size > _COST_BLOCK_CELLS:
+                groups.append([])
+                cells = 0
+            groups[-1].append(b)
+            cells += size
+        for group in groups:
+            cost = _frame_costs(ref, np.concatenate([clips[b][0] for b in group]), mask_ref,
+                                np.concatenate([clips[b][1] for b in group]))
+            bounds = np.cumsum([len(clips[b][0]) for b in group])[:-1]
+            blocks.update(((a, b), block) for b, block in
+                          zip(group, np.split(cost, bounds, axis=1), strict=True))
+    return blocks
+
+
 def dtw_mje_pairs(tracks, masks, pairs) -> np.ndarray:
     """:func:`dtw_mje` of many clip pairs at once (one vectorised DTW): tracks, a list of
     (T_i, J, D) arrays; masks, a list of (T_i, J) bool masks or None entries; pairs, (P, 2)
@@ -298,15 +386,19 @@ def dtw_mje_pairs(tracks, masks, pairs) -> np.ndarray:
                for i, (p, m) in enumerate(zip(points, masks, strict=True))]
     pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
     result = np.full(len(pairs), np.inf)
-    costs, rows = [], []
-    for row, (a, b) in enumerate(pairs):
+    for a, b in pairs:
         if points[a].shape[1:] != points[b].shape[1:]:
             raise InvalidInputError(f"tracks {a} and {b} differ in joints/coords")
-        try:
-            costs.append(_pair_costs(points[a], points[b], checked[a], checked[b]))
-        except InvalidInputError:
-            continue
-        rows.append(row)
+    # As _pair_costs: frames without a present joint dropped; a clip left empty gives inf.
+    present = [m.any(1) for m in checked]
+    clips = [(p[f], m[f]) if f.any() else None
+             for p, m, f in zip(points, checked, present, strict=True)]
+    pairs = pairs % max(len(points), 1)  # the indices checked above, made non-negative
+    kept = [(row, (int(a), int(b))) for row, (a, b) in enumerate(pairs)
+            if clips[a] is not None and clips[b] is not None]
+    rows = [row for row, _ in kept]
+    blocks = _grouped_pair_costs(clips, [pair for _, pair in kept])
+    costs = [blocks[pair] for _, pair in kept]
     if costs:
         totals, lengths = _dtw_batch(costs)
         with np.errstate(invalid="ignore"):

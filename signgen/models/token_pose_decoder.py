@@ -16,8 +16,10 @@ path and adds temporal context over the frames::
 The temporal blocks are zero-initialised residuals (:meth:`from_fsq` starts exactly at
 the FSQ's pose head) and pad by repeating the edge frames. Rows are clip-major as in
 ``FSQAutoencoder``: row ``b*F + f`` is frame f of clip b, ``num_frames`` = F (None: the
-batch is one clip). Outputs are those of ``FSQAutoencoder.decode`` without the
-embedding (``FSQDecoderOutput``), in float32.
+batch is one clip); or clips of different lengths one after the other, ``lengths`` (each
+read as alone: the pipeline decodes its sampled candidates in one call). Outputs are
+those of ``FSQAutoencoder.decode`` without the embedding (``FSQDecoderOutput``), in
+float32.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from vector_quantize_pytorch import FSQ
 
 from signgen.errors import InvalidInputError
 from signgen.models.fsq_autoencoder import (
+    NUM_KEYPOINTS,
     FSQDecoderOutput,
     _ResBlock,
     _TemporalConv,
@@ -153,18 +156,73 @@ class TokenPoseDecoder(ModelMixin, ConfigMixin):
     def codebook_size(self) -> int:
         return math.prod(self.config.levels)
 
-    def forward(self, indices: torch.Tensor, num_frames: int | None = None) -> FSQDecoderOutput:
+    def forward(self, indices: torch.Tensor, num_frames: int | None = None,
+                lengths: Sequence[int] | None = None, pose: bool = True) -> FSQDecoderOutput:
         """indices (N,S) integer in [0, codebook_size), clip-major rows -> smplx_pose
         (N,165) axis-angle, keypoints (N,133,2) normalised to the frame, rotations
-        (N,53,3,3); ``embedding`` is None."""
+        (N,53,3,3); ``embedding`` is None.
+
+        ``lengths``: instead of ``num_frames``, clips of different lengths, one after the
+        other (B,) frames each, summing to N: each reads as it would alone (up to float
+        rounding; see :func:`_edge_gaps`). ``pose`` False: keypoints only (smplx_pose and
+        rotations None), the same keypoints."""
         codes = indices_to_code_grid(self.quantizer, indices, self.config.token_grid,
                                      self.device).float()  # (N,D,gh,gw)
-        frames = clip_length(indices.shape[0], num_frames)
+        if lengths is not None and num_frames is not None:
+            raise InvalidInputError("give num_frames or lengths, not both")
+        over_frames = (_clips(clip_length(indices.shape[0], num_frames)) if lengths is None
+                       else _ragged(lengths, indices.shape[0], codes.device))
         with float32(self.device):
             features = self.from_code(codes)
             if self.config.fsq_temporal_kernel > 1:
-                features = self.decoder_temporal(features, frames)
+                features = over_frames(self.decoder_temporal, features,
+                                       self.config.fsq_temporal_kernel // 2)
             hidden = self.pose_trunk(features)
             for block in self.frame_blocks:
-                hidden = block(hidden, frames)
+                hidden = over_frames(block, hidden, self.config.temporal_kernel // 2)
+            if not pose:
+                return FSQDecoderOutput(
+                    smplx_pose=None, rotations=None,
+                    keypoints=self.to_keypoints(hidden).view(len(hidden), NUM_KEYPOINTS, 2))
             return pose_outputs(hidden, self.to_rotations, self.to_keypoints)
+
+
+def _clips(frames: int):
+    """``module(x, num_frames)`` over frames for clips of ``frames`` rows each: a function
+    (module, x (N,...), reach) -> (N,...) (see :func:`_ragged`)."""
+    def over_frames(module: nn.Module, x: torch.Tensor, reach: int) -> torch.Tensor:
+        return module(x, frames)
+
+    return over_frames
+
+
+def _ragged(lengths: Sequence[int], n: int, device: torch.device):
+    """``module(x, num_frames)`` over frames for n rows that are clips of ``lengths``
+    frames one after the other: a function (module, x (N,...), reach) -> (N,...)."""
+    lengths = [int(length) for length in lengths]
+    if not lengths or min(lengths) < 1 or sum(lengths) != n:
+        raise InvalidInputError(f"lengths must be >= 1 and sum to the {n} rows, got "
+                                f"{lengths}")
+
+    def over_frames(module: nn.Module, x: torch.Tensor, reach: int) -> torch.Tensor:
+        rows, real = _edge_gaps(lengths, reach, device)
+        return module(x.index_select(0, rows), len(rows)).index_select(0, real)
+
+    return over_frames
+
+
+def _edge_gaps(lengths: list[int], reach: int, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips of ``lengths`` frames (rows one after the other) as one sequence for a conv
+    over frames that reaches ``reach`` frames each side and repeats the edge frames:
+    each clip gets ``reach`` copies of its first row before it and of its last after it,
+    so that no real row's window leaves its clip and each sees what the edge padding of
+    that clip alone would give. -> rows (M,) long, the source row of each row of that
+    sequence, and real (N,) long, where each input row lies in it."""
+    rows, real, start, at = [], [], 0, 0
+    for length in lengths:
+        clip = torch.arange(start, start + length)
+        rows += [clip[:1].expand(reach), clip, clip[-1:].expand(reach)]
+        real.append(torch.arange(at + reach, at + reach + length))
+        start, at = start + length, at + length + 2 * reach
+    return torch.cat(rows).to(device), torch.cat(real).to(device)

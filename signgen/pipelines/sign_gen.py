@@ -259,15 +259,30 @@ class SignGenPipeline(DiffusionPipeline):
                                          **decoding)
         if candidates == 1:
             return drawn[0].numpy()
-        if not self.pose_context:  # frames decode alone: all in one call
-            keypoints = self.decode_tokens(torch.cat(drawn).numpy(), embeddings=False)[2]
-            keypoints = np.split(keypoints, np.cumsum([len(t) for t in drawn[:-1]]))
-        else:
-            keypoints = [self.decode_tokens(tokens.numpy(), embeddings=False)[2]
-                         for tokens in drawn]
+        keypoints = self._candidate_keypoints(drawn)
         visible = [inside_frame(k, *self.frame_size) for k in keypoints]
         chosen, _ = select_medoid(keypoints, visible)
         return drawn[chosen].numpy()
+
+    @torch.no_grad()
+    def _candidate_keypoints(self, drawn: list[torch.Tensor]) -> list[np.ndarray]:
+        """Token sequences (T_i,S) -> their keypoints (T_i,133,2) in pixels, each as
+        :meth:`decode_tokens` gives it alone, in one call where that reads the same:
+        frames that decode alone concatenated; with a pose decoder that reads the
+        neighbours, the sequences one after the other with their ``lengths``; an FSQ with
+        temporal context (no pose decoder), one sequence at a time."""
+        from signgen.models.fsq_autoencoder import keypoints_to_pixels
+
+        bounds = np.cumsum([len(t) for t in drawn[:-1]])
+        if not self.pose_context:  # frames decode alone: all in one call
+            keypoints = self.decode_tokens(torch.cat(drawn).numpy(), embeddings=False)[2]
+            return np.split(keypoints, bounds)
+        lengths = [len(t) for t in drawn]
+        if self.pose_decoder is None or min(lengths) < 1:
+            return [self.decode_tokens(t.numpy(), embeddings=False)[2] for t in drawn]
+        out = self.pose_decoder(torch.cat(drawn).to(self.device), lengths=lengths, pose=False)
+        keypoints = keypoints_to_pixels(out.keypoints.float(), *self.frame_size)
+        return np.split(keypoints.cpu().numpy(), bounds)
 
     def stream_avatar(self, text: str | None = None, language: str | None = None,
                       glosses=None, *, seed: int = 0, greedy: bool = False,
