@@ -457,6 +457,14 @@ class VideoConfig:
     # a random offset of up to this many latent cells in each direction (edges repeated),
     # so that the UNet cannot copy the reference's pose pixel for pixel (the body then
     # has to come from the conditions) but still reads its colours; 0 = aligned.
+    # Tiny, 4 (+-16 px), otherwise the shipped recipe (7000 + 250 steps): the copying goes
+    # (benchmarks/reference_probe.py --measure: follow_ratio -0.01 against 0.98, PCK with
+    # a shifted reference 0.77 against 0.004; docs/reference_probe_shift4.png) and 24
+    # unseen-signer clips read a little better (bt_wer 0.778, hand PCK 0.475 against
+    # 0.844 / 0.463), but colours and face go: identity 0.583, masked SSIM 0.507 against
+    # 1.000 / 0.705 (results [shift4-steps3-bf16] / [adapter-rdec-steps3-bf16]; matching
+    # each frame's colour statistics to the reference brings identity back to 1.000 but
+    # masked SSIM only to 0.522, [shift4-colourmatch-frame]): so 0.
     reference_shift: int = non_negative(0)
     # Recompute the UNet's activations in the backward pass: less memory, ~20 % slower
     # (docs/training.md).
